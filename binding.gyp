@@ -1,0 +1,31 @@
+{
+  # The same sources as CMakeLists.txt, for `node-gyp rebuild` (npm run build:gyp).
+  # PETSc and MPI flags come from pkg-config; set PKG_CONFIG_PATH=$PETSC_DIR/$PETSC_ARCH/lib/pkgconfig
+  # for a PETSc of your own.
+  "targets": [
+    {
+      "target_name": "petscml",
+      "sources": [
+        "native/addon.cc", "native/closures.cc", "native/errors.cc", "native/views.cc",
+        "native/vec.cc", "native/mat.cc", "native/ksp.cc", "native/pc.cc", "native/tao.cc",
+        "native/options.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": [
+        "-std=c++17",
+        "<!@(pkg-config --cflags petsc)",
+        "<!@(pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile)"
+      ],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "libraries": [
+        "<!@(pkg-config --libs petsc)",
+        "<!@(pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link)",
+        "-ldl",
+        "-Wl,-rpath,<!(pkg-config --variable=libdir petsc)"
+      ]
+    }
+  ]
+}

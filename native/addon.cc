@@ -1,0 +1,154 @@
+// Registers the exports; PETSc initialization and finalization for the whole process.
+#include "wrap.h"
+
+#include <dlfcn.h>
+#include <signal.h>
+
+#include <vector>
+
+namespace pml {
+namespace {
+
+// PETSc keeps the argv pointers it is given: they must outlive the library.
+std::vector<std::string> g_args;
+std::vector<char *> g_argv;
+int g_argc = 0;
+char **g_argvp = nullptr;
+
+bool Initialized() {
+  PetscBool b = PETSC_FALSE;
+  PetscInitialized(&b);
+  return b;
+}
+bool Finalized() {
+  PetscBool b = PETSC_FALSE;
+  PetscFinalized(&b);
+  return b;
+}
+
+// Open MPI's plugins expect libmpi's symbols in the global scope; an addon is loaded with
+// RTLD_LOCAL, so promote the libmpi we are linked against before MPI_Init.
+void PromoteLibMPI() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&MPI_Init), &info) && info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+}
+
+void DoFinalize(napi_env env) {
+  if (!Initialized() || Finalized()) return;
+  if (env) ForgetViews(Napi::Env(env));
+  PetscFinalize();
+}
+
+Napi::Value Initialize(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (Finalized()) PML_THROW(env, "PETSc has been finalized in this process and cannot be initialized again", env.Undefined());
+  if (!Initialized()) {
+    Napi::Array args = info[0].As<Napi::Array>();
+    g_args.clear();
+    for (uint32_t i = 0; i < args.Length(); i++) g_args.push_back(args.Get(i).As<Napi::String>().Utf8Value());
+    g_argv.clear();
+    for (auto &s : g_args) g_argv.push_back(&s[0]);
+    g_argv.push_back(nullptr);
+    g_argc = (int)g_args.size();
+    g_argvp = g_argv.data();
+
+    // PETSc and Open MPI install signal handlers that would replace Node's (wasm traps, EPIPE):
+    // keep Node's as they were.
+    std::vector<struct sigaction> saved(NSIG);
+    std::vector<bool> ok(NSIG, false);
+    for (int s = 1; s < NSIG; s++) ok[s] = sigaction(s, nullptr, &saved[s]) == 0;
+    PromoteLibMPI();
+    PetscErrorCode ierr = PetscInitialize(&g_argc, &g_argvp, nullptr, nullptr);
+    for (int s = 1; s < NSIG; s++)
+      if (ok[s] && s != SIGKILL && s != SIGSTOP) sigaction(s, &saved[s], nullptr);
+    if (ierr) PML_THROW(env, "PetscInitialize failed with error code " + std::to_string(ierr), env.Undefined());
+    InstallErrorHandler();
+    napi_add_env_cleanup_hook(env, [](void *arg) {
+      DoFinalize(static_cast<napi_env>(arg));
+      MarkEnvDead();
+    }, (napi_env)env);
+  }
+  PetscMPIInt rank, size;
+  MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
+  MPI_Comm_size(PETSC_COMM_WORLD, &size);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rank", rank);
+  o.Set("size", size);
+  return o;
+}
+
+Napi::Value Finalize(const Napi::CallbackInfo &info) {
+  DoFinalize(info.Env());
+  return info.Env().Undefined();
+}
+
+// Ends every rank of the job at once: for an exit with an error under mpirun, where waiting in
+// MPI_Finalize for ranks stuck in a collective would hang.
+Napi::Value Abort(const Napi::CallbackInfo &info) {
+  int code = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+  if (Initialized() && !Finalized()) MPI_Abort(PETSC_COMM_WORLD, code);
+  return info.Env().Undefined();
+}
+
+Napi::Value State(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("initialized", Initialized());
+  o.Set("finalized", Finalized());
+  return o;
+}
+
+Napi::Value Version(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  char buf[256];
+  PetscGetVersion(buf, sizeof buf);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("major", PETSC_VERSION_MAJOR);
+  o.Set("minor", PETSC_VERSION_MINOR);
+  o.Set("subminor", PETSC_VERSION_SUBMINOR);
+  o.Set("text", buf);
+  o.Set("scalarBytes", (double)sizeof(PetscScalar));
+  o.Set("indexBytes", (double)sizeof(PetscInt));
+  return o;
+}
+
+Napi::Value SetErrorClassJS(const Napi::CallbackInfo &info) {
+  SetErrorClass(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// Forces the next native call to fail inside PETSc (for tests of the error mapping).
+Napi::Value RaisePetscError(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int code = info[0].As<Napi::Number>().Int32Value();
+  std::string msg = info[1].As<Napi::String>().Utf8Value();
+  PML_CHECK(env, PetscError(PETSC_COMM_SELF, __LINE__, "petscml_raise", __FILE__, code, PETSC_ERROR_INITIAL, "%s", msg.c_str()), env.Undefined());
+  return env.Undefined();
+}
+
+} // namespace
+
+bool PetscIsLive() { return EnvAlive() && Initialized() && !Finalized(); }
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("initialize", Napi::Function::New(env, Initialize));
+  exports.Set("finalize", Napi::Function::New(env, Finalize));
+  exports.Set("abort", Napi::Function::New(env, Abort));
+  exports.Set("state", Napi::Function::New(env, State));
+  exports.Set("version", Napi::Function::New(env, Version));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassJS));
+  exports.Set("raisePetscError", Napi::Function::New(env, RaisePetscError));
+  InitVec(env, exports);
+  InitMat(env, exports);
+  InitKSP(env, exports);
+  InitPC(env, exports);
+  InitTao(env, exports);
+  InitOptions(env, exports);
+  return exports;
+}
+
+} // namespace pml
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) { return pml::InitAll(env, exports); }
+NODE_API_MODULE(petscml, Init)

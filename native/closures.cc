@@ -1,0 +1,48 @@
+#include "wrap.h"
+
+namespace pml {
+namespace {
+bool g_envAlive = true;
+
+PetscErrorCode DestroyClosures(void *p) {
+  Closures *c = static_cast<Closures *>(p);
+  // After env teardown the references are gone with the env: deleting them would touch freed state.
+  if (g_envAlive) delete c;
+  return 0;
+}
+} // namespace
+
+bool EnvAlive() { return g_envAlive; }
+void MarkEnvDead() { g_envAlive = false; }
+
+Closures *ClosuresOf(PetscObject o, bool create) {
+  PetscObject found = nullptr;
+  if (PetscObjectQuery(o, "petscml_closures", &found)) return nullptr;
+  if (found) {
+    void *p = nullptr;
+    PetscContainerGetPointer(reinterpret_cast<PetscContainer>(found), &p);
+    return static_cast<Closures *>(p);
+  }
+  if (!create) return nullptr;
+  Closures *c = new Closures();
+  PetscContainer box;
+  if (PetscContainerCreate(PETSC_COMM_SELF, &box)) { delete c; return nullptr; }
+  PetscContainerSetPointer(box, c);
+  PetscContainerSetUserDestroy(box, DestroyClosures);
+  PetscObjectCompose(o, "petscml_closures", reinterpret_cast<PetscObject>(box));
+  PetscContainerDestroy(&box);
+  return c;
+}
+
+PetscErrorCode Consensus(Napi::Env env, MPI_Comm comm, bool failedHere, const char *where) {
+  if (failedHere) StashException(env);
+  int who = AgreeOnFailure(comm, failedHere);
+  if (who < 0) return 0;
+  if (failedHere)
+    return PetscError(PETSC_COMM_SELF, __LINE__, where, __FILE__, PETSC_ERR_USER, PETSC_ERROR_INITIAL,
+                      "exception raised in a JavaScript callback");
+  return PetscError(PETSC_COMM_SELF, __LINE__, where, __FILE__, PETSC_ERR_USER, PETSC_ERROR_INITIAL,
+                    "aborted: a JavaScript callback failed on rank %d", who);
+}
+
+} // namespace pml

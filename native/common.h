@@ -1,0 +1,88 @@
+// Shared by every native source: PETSc and node-addon-api in one error mode, and the small
+// helpers each wrapped class needs. Policy (validation, defaults) lives in TypeScript.
+#pragma once
+
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#ifndef NAPI_DISABLE_CPP_EXCEPTIONS
+#define NAPI_DISABLE_CPP_EXCEPTIONS
+#endif
+#include <napi.h>
+#include <petsc.h>
+#include <petsctao.h>
+
+#include <string>
+
+#if PETSC_VERSION_LT(3, 18, 0)
+#error "petscml needs PETSc 3.18 or newer (Debian 12: apt-get install petsc-dev)."
+#endif
+#if !defined(PETSC_USE_REAL_DOUBLE) || defined(PETSC_USE_COMPLEX)
+#error "petscml needs a PETSc configured with real double-precision scalars."
+#endif
+
+namespace pml {
+
+// A callback's JS exception, kept while PETSc unwinds its C frames (see errors.cc).
+void StashException(Napi::Env env);
+bool HasStash();
+// Throws the stashed exception (or a PetscError) into env. Returns true when something was thrown.
+bool RethrowStash(Napi::Env env);
+// Turns a PETSc error code into a pending PetscError on env, with PETSc's own message and traceback.
+void ThrowPetsc(Napi::Env env, PetscErrorCode ierr);
+void ResetErrorRecord();
+void InstallErrorHandler();
+void SetErrorClass(Napi::Function ctor);
+void ThrowPetscLike(Napi::Env env, PetscErrorCode code, const std::string &message);
+
+int WorldRank();
+
+// Fails every rank together: returns -1 when no rank of comm failed, else the lowest failing rank.
+// One MPI_Allreduce when size > 1; nothing at all on one rank.
+int AgreeOnFailure(MPI_Comm comm, bool failedHere);
+
+// Counts nested native entry points that may run JS callbacks; views are detached when the
+// outermost one returns (views.cc).
+class CallbackScope {
+public:
+  explicit CallbackScope(Napi::Env env);
+  ~CallbackScope();
+private:
+  Napi::Env env_;
+};
+
+Napi::Float64Array ViewOf(Napi::Env env, Vec v, PetscScalar *data, PetscInt n);
+void ForgetViews(Napi::Env env);
+
+// Lets a user type error escape from a trampoline as PETSC_ERR_USER.
+PetscErrorCode FailCallback(Napi::Env env, const char *what);
+PetscErrorCode FailWith(Napi::Env env, Napi::Error err, const char *what);
+
+MPI_Comm CommFrom(const Napi::Value &v);
+
+} // namespace pml
+
+// Runs a PETSc call from a JS entry point; on failure throws a PetscError (or the stashed JS
+// exception that caused it) and returns `ret` from the calling function.
+#define PML_CHECK(env, expr, ret)                                                                  \
+  do {                                                                                             \
+    pml::ResetErrorRecord();                                                                       \
+    PetscErrorCode pml_ierr_ = (expr);                                                             \
+    if (pml_ierr_) {                                                                               \
+      if (!pml::RethrowStash(env)) pml::ThrowPetsc(env, pml_ierr_);                                \
+      return ret;                                                                                  \
+    }                                                                                              \
+    if (pml::RethrowStash(env)) return ret;                                                        \
+  } while (0)
+
+#define PML_THROW(env, msg, ret)                                                                   \
+  do {                                                                                             \
+    Napi::Error::New(env, msg).ThrowAsJavaScriptException();                                       \
+    return ret;                                                                                    \
+  } while (0)
+
+#define PML_TYPE_THROW(env, msg, ret)                                                              \
+  do {                                                                                             \
+    Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();                                   \
+    return ret;                                                                                    \
+  } while (0)

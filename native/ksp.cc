@@ -1,0 +1,143 @@
+// KSP: Krylov solvers with type, tolerances, prefix, operators (shell or not) and counts.
+#include "wrap.h"
+
+namespace pml {
+
+class KSPWrap : public Wrapped<KSPWrap, KSP> {
+public:
+  static constexpr const char *kName = "KSP";
+  static Napi::FunctionReference ctor;
+
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "KSP", {
+      PML_COMMON_METHODS(KSPWrap),
+      InstanceMethod("setType", &KSPWrap::SetType),
+      InstanceMethod("setOptionsPrefix", &KSPWrap::SetOptionsPrefix),
+      InstanceMethod("setFromOptions", &KSPWrap::SetFromOptions),
+      InstanceMethod("setOperators", &KSPWrap::SetOperators),
+      InstanceMethod("setTolerances", &KSPWrap::SetTolerances),
+      InstanceMethod("getTolerances", &KSPWrap::GetTolerances),
+      InstanceMethod("getPC", &KSPWrap::GetPC),
+      InstanceMethod("solve", &KSPWrap::Solve),
+      InstanceMethod("getIterationNumber", &KSPWrap::GetIterationNumber),
+      InstanceMethod("getConvergedReason", &KSPWrap::GetConvergedReason),
+      InstanceMethod("getResidualNorm", &KSPWrap::GetResidualNorm),
+    });
+    ctor = Napi::Persistent(f);
+    exports.Set("KSP", f);
+  }
+
+  explicit KSPWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
+    if (IsAdopting(info)) return;
+    PML_CHECK(info.Env(), KSPCreate(CommFrom(info[0]), &h_), );
+  }
+
+private:
+  Napi::Value SetType(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PML_CHECK(env, KSPSetType(h_, info[0].As<Napi::String>().Utf8Value().c_str()), env.Undefined());
+    return info.This();
+  }
+  Napi::Value SetOptionsPrefix(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PML_CHECK(env, KSPSetOptionsPrefix(h_, info[0].IsString() ? info[0].As<Napi::String>().Utf8Value().c_str() : nullptr), env.Undefined());
+    return info.This();
+  }
+  Napi::Value SetFromOptions(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PML_CHECK(env, KSPSetFromOptions(h_), env.Undefined());
+    return info.This();
+  }
+  Napi::Value SetOperators(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Mat A = MatFrom(env, info[0], "operator");
+    if (!A) return env.Undefined();
+    Mat P = A;
+    if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
+      P = MatFrom(env, info[1], "preconditioning matrix");
+      if (!P) return env.Undefined();
+    }
+    PML_CHECK(env, KSPSetOperators(h_, A, P), env.Undefined());
+    return info.This();
+  }
+  // setTolerances(rtol, atol, divtol, maxIts): NaN keeps the current value.
+  Napi::Value SetTolerances(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    auto num = [&](int i) { double v = info[i].As<Napi::Number>().DoubleValue(); return v; };
+    PetscReal rtol, atol, dtol;
+    PetscInt maxit;
+    PML_CHECK(env, KSPGetTolerances(h_, &rtol, &atol, &dtol, &maxit), env.Undefined());
+    if (!std::isnan(num(0))) rtol = num(0);
+    if (!std::isnan(num(1))) atol = num(1);
+    if (!std::isnan(num(2))) dtol = num(2);
+    if (!std::isnan(num(3))) maxit = (PetscInt)num(3);
+    PML_CHECK(env, KSPSetTolerances(h_, rtol, atol, dtol, maxit), env.Undefined());
+    return info.This();
+  }
+  Napi::Value GetTolerances(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PetscReal rtol, atol, dtol;
+    PetscInt maxit;
+    PML_CHECK(env, KSPGetTolerances(h_, &rtol, &atol, &dtol, &maxit), env.Undefined());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("rtol", rtol);
+    o.Set("atol", atol);
+    o.Set("divtol", dtol);
+    o.Set("maxIts", (double)maxit);
+    return o;
+  }
+  Napi::Value GetPC(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PC pc;
+    PML_CHECK(env, KSPGetPC(h_, &pc), env.Undefined());
+    return WrapPC(env, pc);
+  }
+  Napi::Value Solve(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Vec b = VecFrom(env, info[0], "right-hand side");
+    if (!b) return env.Undefined();
+    Vec x = VecFrom(env, info[1], "solution");
+    if (!x) return env.Undefined();
+    CallbackScope scope(env);
+    PML_CHECK(env, KSPSolve(h_, b, x), env.Undefined());
+    return info[1];
+  }
+  Napi::Value GetIterationNumber(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PetscInt its;
+    PML_CHECK(env, KSPGetIterationNumber(h_, &its), env.Undefined());
+    return Napi::Number::New(env, its);
+  }
+  Napi::Value GetConvergedReason(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    KSPConvergedReason r;
+    PML_CHECK(env, KSPGetConvergedReason(h_, &r), env.Undefined());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("code", (double)r);
+    o.Set("name", KSPConvergedReasons[r]);
+    return o;
+  }
+  Napi::Value GetResidualNorm(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PetscReal r;
+    PML_CHECK(env, KSPGetResidualNorm(h_, &r), env.Undefined());
+    return Napi::Number::New(env, r);
+  }
+};
+
+Napi::FunctionReference KSPWrap::ctor;
+Napi::Object WrapKSP(Napi::Env env, KSP k) { return KSPWrap::Adopt(env, k); }
+void InitKSP(Napi::Env env, Napi::Object exports) { KSPWrap::Init(env, exports); }
+
+} // namespace pml

@@ -1,0 +1,163 @@
+// Mat: shell matrices whose mult / multTranspose / getDiagonal are JS closures.
+#include "wrap.h"
+
+namespace pml {
+namespace {
+
+// y = op(x) through a JS closure with zero-copy views of x and y.
+PetscErrorCode CallShell(Mat A, Vec x, Vec y, Napi::FunctionReference Closures::*which, const char *where) {
+  PetscObject o = reinterpret_cast<PetscObject>(A);
+  Closures *c = ClosuresOf(o, false);
+  if (!c || (c->*which).IsEmpty())
+    SETERRQ(PetscObjectComm(o), PETSC_ERR_SUP, "this shell matrix has no %s callback", where);
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  const PetscScalar *xa;
+  PetscScalar *ya;
+  PetscInt nx, ny;
+  PetscCall(VecGetLocalSize(x, &nx));
+  PetscCall(VecGetLocalSize(y, &ny));
+  PetscCall(VecGetArrayRead(x, &xa));
+  PetscCall(VecGetArray(y, &ya));
+  if (which == &Closures::mult) c->nMult++;
+  (c->*which).Call({ViewOf(env, x, const_cast<PetscScalar *>(xa), nx), ViewOf(env, y, ya, ny)});
+  bool failed = env.IsExceptionPending();
+  PetscCall(VecRestoreArrayRead(x, &xa));
+  PetscCall(VecRestoreArray(y, &ya));
+  return Consensus(env, PetscObjectComm(o), failed, where);
+}
+
+PetscErrorCode ShellMult(Mat A, Vec x, Vec y) { return CallShell(A, x, y, &Closures::mult, "mult"); }
+PetscErrorCode ShellMultTranspose(Mat A, Vec x, Vec y) {
+  return CallShell(A, x, y, &Closures::multTranspose, "multTranspose");
+}
+
+PetscErrorCode ShellGetDiagonal(Mat A, Vec d) {
+  PetscObject o = reinterpret_cast<PetscObject>(A);
+  Closures *c = ClosuresOf(o, false);
+  if (!c || c->getDiagonal.IsEmpty()) SETERRQ(PetscObjectComm(o), PETSC_ERR_SUP, "this shell matrix has no getDiagonal callback");
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  PetscScalar *da;
+  PetscInt n;
+  PetscCall(VecGetLocalSize(d, &n));
+  PetscCall(VecGetArray(d, &da));
+  c->getDiagonal.Call({ViewOf(env, d, da, n)});
+  bool failed = env.IsExceptionPending();
+  PetscCall(VecRestoreArray(d, &da));
+  return Consensus(env, PetscObjectComm(o), failed, "getDiagonal");
+}
+
+} // namespace
+
+class MatWrap : public Wrapped<MatWrap, Mat> {
+public:
+  static constexpr const char *kName = "Mat";
+  static Napi::FunctionReference ctor;
+
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "Mat", {
+      PML_COMMON_METHODS(MatWrap),
+      InstanceMethod("getSize", &MatWrap::GetSize),
+      InstanceMethod("getLocalSize", &MatWrap::GetLocalSize),
+      InstanceMethod("setCallback", &MatWrap::SetCallback),
+      InstanceMethod("mult", &MatWrap::Mult),
+      InstanceMethod("multTranspose", &MatWrap::MultTranspose),
+      InstanceMethod("getDiagonal", &MatWrap::GetDiagonal),
+      InstanceMethod("getMultCount", &MatWrap::GetMultCount),
+    });
+    ctor = Napi::Persistent(f);
+    exports.Set("Mat", f);
+  }
+
+  // new Mat(comm, m, n, M, N): a shell matrix (sizes -1 = PETSC_DECIDE).
+  explicit MatWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
+    if (IsAdopting(info)) return;
+    Napi::Env env = info.Env();
+    MPI_Comm comm = CommFrom(info[0]);
+    auto sz = [&](int i) { PetscInt v = info[i].As<Napi::Number>().Int64Value(); return v < 0 ? PETSC_DECIDE : v; };
+    PML_CHECK(env, MatCreateShell(comm, sz(1), sz(2), sz(3), sz(4), nullptr, &h_), );
+    Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
+    c->env = env;
+    PML_CHECK(env, MatShellSetOperation(h_, MATOP_MULT, (void (*)(void))ShellMult), );
+    PML_CHECK(env, MatSetUp(h_), );
+  }
+
+private:
+  Napi::Value GetSize(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PetscInt m, n;
+    PML_CHECK(env, MatGetSize(h_, &m, &n), env.Undefined());
+    Napi::Array r = Napi::Array::New(env, 2);
+    r.Set(0u, Napi::Number::New(env, m));
+    r.Set(1u, Napi::Number::New(env, n));
+    return r;
+  }
+  Napi::Value GetLocalSize(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PetscInt m, n;
+    PML_CHECK(env, MatGetLocalSize(h_, &m, &n), env.Undefined());
+    Napi::Array r = Napi::Array::New(env, 2);
+    r.Set(0u, Napi::Number::New(env, m));
+    r.Set(1u, Napi::Number::New(env, n));
+    return r;
+  }
+  // setCallback(name: 'mult'|'multTranspose'|'getDiagonal', fn | null)
+  Napi::Value SetCallback(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
+    c->env = env;
+    Napi::FunctionReference *slot = name == "mult" ? &c->mult : name == "multTranspose" ? &c->multTranspose
+                                  : name == "getDiagonal" ? &c->getDiagonal : nullptr;
+    if (!slot) PML_THROW(env, "unknown shell operation: " + name, env.Undefined());
+    if (info[1].IsFunction()) *slot = Napi::Persistent(info[1].As<Napi::Function>());
+    else slot->Reset();
+    if (name == "multTranspose")
+      PML_CHECK(env, MatShellSetOperation(h_, MATOP_MULT_TRANSPOSE, slot->IsEmpty() ? nullptr : (void (*)(void))ShellMultTranspose), env.Undefined());
+    if (name == "getDiagonal")
+      PML_CHECK(env, MatShellSetOperation(h_, MATOP_GET_DIAGONAL, slot->IsEmpty() ? nullptr : (void (*)(void))ShellGetDiagonal), env.Undefined());
+    return info.This();
+  }
+  Napi::Value Apply(const Napi::CallbackInfo &info, PetscErrorCode (*op)(Mat, Vec, Vec)) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Vec x = VecFrom(env, info[0], "x");
+    if (!x) return env.Undefined();
+    Vec y = VecFrom(env, info[1], "y");
+    if (!y) return env.Undefined();
+    CallbackScope scope(env);
+    PML_CHECK(env, op(h_, x, y), env.Undefined());
+    return info[1];
+  }
+  Napi::Value Mult(const Napi::CallbackInfo &info) { return Apply(info, MatMult); }
+  Napi::Value MultTranspose(const Napi::CallbackInfo &info) { return Apply(info, MatMultTranspose); }
+  Napi::Value GetDiagonal(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Vec d = VecFrom(env, info[0], "diagonal");
+    if (!d) return env.Undefined();
+    CallbackScope scope(env);
+    PML_CHECK(env, MatGetDiagonal(h_, d), env.Undefined());
+    return info[0];
+  }
+  Napi::Value GetMultCount(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), false);
+    return Napi::Number::New(env, c ? (double)c->nMult : 0.0);
+  }
+};
+
+Napi::FunctionReference MatWrap::ctor;
+
+Mat MatFrom(Napi::Env env, const Napi::Value &v, const char *what) {
+  MatWrap *w = MatWrap::From(env, v, what);
+  return w ? w->handle() : nullptr;
+}
+void InitMat(Napi::Env env, Napi::Object exports) { MatWrap::Init(env, exports); }
+
+} // namespace pml

@@ -1,0 +1,66 @@
+// The PETSc options database: set, get, clear, list. Prefixes are applied in TypeScript.
+#include "wrap.h"
+
+namespace pml {
+namespace {
+
+std::string Name(const Napi::Value &v) {
+  std::string s = v.As<Napi::String>().Utf8Value();
+  return s.size() && s[0] == '-' ? s : "-" + s;
+}
+
+Napi::Value SetValue(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = Name(info[0]);
+  std::string value = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  PML_CHECK(env, PetscOptionsSetValue(nullptr, name.c_str(), info[1].IsString() ? value.c_str() : nullptr), env.Undefined());
+  return env.Undefined();
+}
+
+// getValue(name) -> string ('' for a flag without value) or null when unset.
+Napi::Value GetValue(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = Name(info[0]);
+  PetscBool has = PETSC_FALSE, set = PETSC_FALSE;
+  PML_CHECK(env, PetscOptionsHasName(nullptr, nullptr, name.c_str(), &has), env.Undefined());
+  if (!has) return env.Null();
+  char buf[4096] = {0};
+  PML_CHECK(env, PetscOptionsGetString(nullptr, nullptr, name.c_str(), buf, sizeof buf, &set), env.Undefined());
+  return Napi::String::New(env, set ? buf : "");
+}
+
+Napi::Value ClearValue(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = Name(info[0]);
+  PML_CHECK(env, PetscOptionsClearValue(nullptr, name.c_str()), env.Undefined());
+  return env.Undefined();
+}
+
+Napi::Value InsertString(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  PML_CHECK(env, PetscOptionsInsertString(nullptr, info[0].As<Napi::String>().Utf8Value().c_str()), env.Undefined());
+  return env.Undefined();
+}
+
+Napi::Value GetAll(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  char *all = nullptr;
+  PML_CHECK(env, PetscOptionsGetAll(nullptr, &all), env.Undefined());
+  Napi::String s = Napi::String::New(env, all ? all : "");
+  PetscFree(all);
+  return s;
+}
+
+} // namespace
+
+void InitOptions(Napi::Env env, Napi::Object exports) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("setValue", Napi::Function::New(env, SetValue));
+  o.Set("getValue", Napi::Function::New(env, GetValue));
+  o.Set("clearValue", Napi::Function::New(env, ClearValue));
+  o.Set("insertString", Napi::Function::New(env, InsertString));
+  o.Set("getAll", Napi::Function::New(env, GetAll));
+  exports.Set("options", o);
+}
+
+} // namespace pml

@@ -1,0 +1,73 @@
+// PC: preconditioner type, and a shell preconditioner whose apply is a JS closure.
+#include "wrap.h"
+
+namespace pml {
+namespace {
+
+PetscErrorCode ShellApply(PC pc, Vec x, Vec y) {
+  PetscObject o = reinterpret_cast<PetscObject>(pc);
+  Closures *c = ClosuresOf(o, false);
+  if (!c || c->apply.IsEmpty()) SETERRQ(PetscObjectComm(o), PETSC_ERR_SUP, "this shell preconditioner has no apply callback");
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  const PetscScalar *xa;
+  PetscScalar *ya;
+  PetscInt nx, ny;
+  PetscCall(VecGetLocalSize(x, &nx));
+  PetscCall(VecGetLocalSize(y, &ny));
+  PetscCall(VecGetArrayRead(x, &xa));
+  PetscCall(VecGetArray(y, &ya));
+  c->apply.Call({ViewOf(env, x, const_cast<PetscScalar *>(xa), nx), ViewOf(env, y, ya, ny)});
+  bool failed = env.IsExceptionPending();
+  PetscCall(VecRestoreArrayRead(x, &xa));
+  PetscCall(VecRestoreArray(y, &ya));
+  return Consensus(env, PetscObjectComm(o), failed, "PC apply");
+}
+
+} // namespace
+
+class PCWrap : public Wrapped<PCWrap, PC> {
+public:
+  static constexpr const char *kName = "PC";
+  static Napi::FunctionReference ctor;
+
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "PC", {
+      PML_COMMON_METHODS(PCWrap),
+      InstanceMethod("setType", &PCWrap::SetType),
+      InstanceMethod("setShellApply", &PCWrap::SetShellApply),
+    });
+    ctor = Napi::Persistent(f);
+    exports.Set("PC", f);
+  }
+
+  explicit PCWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
+    if (IsAdopting(info)) return;
+    PML_CHECK(info.Env(), PCCreate(CommFrom(info[0]), &h_), );
+  }
+
+private:
+  Napi::Value SetType(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PML_CHECK(env, PCSetType(h_, info[0].As<Napi::String>().Utf8Value().c_str()), env.Undefined());
+    return info.This();
+  }
+  // setShellApply(fn(x, y)): makes this a PCSHELL applying y = M^{-1} x through fn.
+  Napi::Value SetShellApply(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PML_CHECK(env, PCSetType(h_, PCSHELL), env.Undefined());
+    Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
+    c->env = env;
+    c->apply = Napi::Persistent(info[0].As<Napi::Function>());
+    PML_CHECK(env, PCShellSetApply(h_, ShellApply), env.Undefined());
+    return info.This();
+  }
+};
+
+Napi::FunctionReference PCWrap::ctor;
+Napi::Object WrapPC(Napi::Env env, PC p) { return PCWrap::Adopt(env, p); }
+void InitPC(Napi::Env env, Napi::Object exports) { PCWrap::Init(env, exports); }
+
+} // namespace pml

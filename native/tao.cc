@@ -1,0 +1,433 @@
+// Tao: any TAO solver minimizing a function given by JS closures.
+#include "wrap.h"
+
+#include <cstring>
+
+namespace pml {
+namespace {
+
+// The objective of every rank, summed when the callbacks return rank-local contributions, agreed
+// on together with the failure flag in a single reduction.
+PetscErrorCode ReduceObjective(Napi::Env env, Tao tao, Closures *c, bool failed, PetscReal *f, const char *where) {
+  MPI_Comm comm = PetscObjectComm(reinterpret_cast<PetscObject>(tao));
+  PetscMPIInt size;
+  PetscCallMPI(MPI_Comm_size(comm, &size));
+  if (size == 1 || !c->sumObjective) return Consensus(env, comm, failed, where);
+  double local[2] = {failed ? 0.0 : *f, failed ? 1.0 : 0.0}, total[2];
+  PetscCallMPI(MPI_Allreduce(local, total, 2, MPI_DOUBLE, MPI_SUM, comm));
+  if (total[1] == 0) {
+    *f = total[0];
+    return 0;
+  }
+  return Consensus(env, comm, failed, where);
+}
+
+// Checks a callback's return value is a number; anything else fails the callback with a TypeError.
+bool TakeNumber(Napi::Env env, Napi::Value r, PetscReal *f, const char *what) {
+  if (env.IsExceptionPending()) return false;
+  if (!r.IsNumber()) {
+    Napi::TypeError::New(env, std::string(what) + " callback must return a number, got " +
+                                  (r.IsUndefined() ? "undefined" : r.IsNull() ? "null" : r.IsBigInt() ? "a bigint" : r.IsString() ? "a string" : "an object"))
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *f = r.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+PetscErrorCode Objective(Tao tao, Vec X, PetscReal *f, void *ctx) {
+  Closures *c = static_cast<Closures *>(ctx);
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  const PetscScalar *x;
+  PetscInt n;
+  c->nObjective++;
+  PetscCall(VecGetLocalSize(X, &n));
+  PetscCall(VecGetArrayRead(X, &x));
+  Napi::Value r = c->objective.Call({ViewOf(env, X, const_cast<PetscScalar *>(x), n)});
+  bool ok = TakeNumber(env, r, f, "objective");
+  PetscCall(VecRestoreArrayRead(X, &x));
+  return ReduceObjective(env, tao, c, !ok, f, "objective");
+}
+
+PetscErrorCode Gradient(Tao tao, Vec X, Vec G, void *ctx) {
+  Closures *c = static_cast<Closures *>(ctx);
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  const PetscScalar *x;
+  PetscScalar *g;
+  PetscInt n;
+  c->nGradient++;
+  PetscCall(VecGetLocalSize(X, &n));
+  PetscCall(VecGetArrayRead(X, &x));
+  PetscCall(VecGetArray(G, &g));
+  c->gradient.Call({ViewOf(env, X, const_cast<PetscScalar *>(x), n), ViewOf(env, G, g, n)});
+  bool failed = env.IsExceptionPending();
+  PetscCall(VecRestoreArrayRead(X, &x));
+  PetscCall(VecRestoreArray(G, &g));
+  return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "gradient");
+}
+
+PetscErrorCode ObjectiveAndGradient(Tao tao, Vec X, PetscReal *f, Vec G, void *ctx) {
+  Closures *c = static_cast<Closures *>(ctx);
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  const PetscScalar *x;
+  PetscScalar *g;
+  PetscInt n;
+  c->nObjectiveAndGradient++;
+  PetscCall(VecGetLocalSize(X, &n));
+  PetscCall(VecGetArrayRead(X, &x));
+  PetscCall(VecGetArray(G, &g));
+  Napi::Value r = c->objectiveAndGradient.Call({ViewOf(env, X, const_cast<PetscScalar *>(x), n), ViewOf(env, G, g, n)});
+  bool ok = TakeNumber(env, r, f, "objectiveAndGradient");
+  PetscCall(VecRestoreArrayRead(X, &x));
+  PetscCall(VecRestoreArray(G, &g));
+  return ReduceObjective(env, tao, c, !ok, f, "objectiveAndGradient");
+}
+
+// The user's Hessian callback gets the linearization point; products go through the shell Mat.
+PetscErrorCode Hessian(Tao tao, Vec X, Mat, Mat, void *ctx) {
+  Closures *c = static_cast<Closures *>(ctx);
+  c->nHessian++;
+  if (c->hessian.IsEmpty()) return 0;
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  const PetscScalar *x;
+  PetscInt n;
+  PetscCall(VecGetLocalSize(X, &n));
+  PetscCall(VecGetArrayRead(X, &x));
+  c->hessian.Call({ViewOf(env, X, const_cast<PetscScalar *>(x), n)});
+  bool failed = env.IsExceptionPending();
+  PetscCall(VecRestoreArrayRead(X, &x));
+  return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "hessian");
+}
+
+PetscErrorCode Update(Tao tao, PetscInt it, void *ctx) {
+  Closures *c = static_cast<Closures *>(ctx);
+  c->nUpdate++;
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  c->update.Call({Napi::Number::New(env, (double)it)});
+  return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), env.IsExceptionPending(), "update");
+}
+
+Napi::Object StatusObject(Napi::Env env, Tao tao) {
+  PetscInt its;
+  PetscReal f, gnorm, cnorm, xdiff, radius = 0, step = 0;
+  TaoConvergedReason reason;
+  Napi::Object o = Napi::Object::New(env);
+  if (TaoGetSolutionStatus(tao, &its, &f, &gnorm, &cnorm, &xdiff, &reason)) return o;
+  o.Set("iteration", (double)its);
+  o.Set("f", f);
+  o.Set("gnorm", gnorm);
+  o.Set("cnorm", cnorm);
+  o.Set("xdiff", xdiff);
+  o.Set("reason", (double)reason);
+  o.Set("reasonName", TaoConvergedReasons[reason]);
+  TaoGetCurrentTrustRegionRadius(tao, &radius);
+  o.Set("trustRadius", radius);
+  TaoLineSearch ls = nullptr;
+  if (!TaoGetLineSearch(tao, &ls) && ls) {
+    TaoLineSearchGetStepLength(ls, &step);
+    o.Set("stepLength", step);
+  }
+  PetscInt lits = 0;
+  TaoGetLinearSolveIterations(tao, &lits);
+  o.Set("kspIterations", (double)lits);
+  return o;
+}
+
+PetscErrorCode Monitor(Tao tao, void *ctx) {
+  Closures *c = static_cast<Closures *>(ctx);
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  c->monitor.Call({StatusObject(env, tao)});
+  return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), env.IsExceptionPending(), "monitor");
+}
+
+bool IsShell(Mat m) {
+  PetscBool shell = PETSC_FALSE;
+  if (m) PetscObjectTypeCompare(reinterpret_cast<PetscObject>(m), MATSHELL, &shell);
+  return shell;
+}
+
+// With a shell Hessian, PETSc's default preconditioners (ILU, ICC, block Jacobi, ASM) need
+// matrix entries and fail. Unless the user chose one (in code or options), use Jacobi when the
+// shell provides its diagonal, else none.
+PetscErrorCode DefaultShellPC(Tao tao) {
+  KSP ksp = nullptr;
+  Mat H = nullptr, P = nullptr;
+  PetscCall(TaoGetKSP(tao, &ksp));
+  if (!ksp) return 0;
+  PetscCall(TaoGetHessian(tao, &H, &P, nullptr, nullptr));
+  if (!IsShell(P ? P : H)) return 0;
+  PC pc;
+  PCType t = nullptr;
+  PetscCall(KSPGetPC(ksp, &pc));
+  PetscCall(PCGetType(pc, &t));
+  const char *prefix = nullptr;
+  PetscBool set = PETSC_FALSE;
+  PetscCall(KSPGetOptionsPrefix(ksp, &prefix));
+  PetscCall(PetscOptionsHasName(nullptr, prefix, "-pc_type", &set));
+  if (set) return 0;
+  if (t && strcmp(t, PCILU) && strcmp(t, PCICC) && strcmp(t, PCBJACOBI) && strcmp(t, PCASM)) return 0;
+  PetscBool diag = PETSC_FALSE;
+  PetscCall(MatHasOperation(P ? P : H, MATOP_GET_DIAGONAL, &diag));
+  PetscCall(PCSetType(pc, diag ? PCJACOBI : PCNONE));
+  return 0;
+}
+
+} // namespace
+
+class TaoWrap : public Wrapped<TaoWrap, Tao> {
+public:
+  static constexpr const char *kName = "Tao";
+  static Napi::FunctionReference ctor;
+
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function f = DefineClass(env, "Tao", {
+      InstanceMethod("destroy", &TaoWrap::DestroyTao),
+      InstanceMethod("isDestroyed", &TaoWrap::IsDestroyed),
+      InstanceMethod("getOptionsPrefix", &TaoWrap::GetPrefix),
+      InstanceMethod("getType", &TaoWrap::GetTypeName),
+      InstanceMethod("getCommSize", &TaoWrap::GetCommSize),
+      InstanceMethod("setType", &TaoWrap::SetType),
+      InstanceMethod("setOptionsPrefix", &TaoWrap::SetOptionsPrefix),
+      InstanceMethod("setFromOptions", &TaoWrap::SetFromOptions),
+      InstanceMethod("setSolution", &TaoWrap::SetSolution),
+      InstanceMethod("getSolution", &TaoWrap::GetSolution),
+      InstanceMethod("setCallback", &TaoWrap::SetCallback),
+      InstanceMethod("setHessian", &TaoWrap::SetHessian),
+      InstanceMethod("setVariableBounds", &TaoWrap::SetVariableBounds),
+      InstanceMethod("setTolerances", &TaoWrap::SetTolerances),
+      InstanceMethod("getTolerances", &TaoWrap::GetTolerances),
+      InstanceMethod("setMaximumIterations", &TaoWrap::SetMaximumIterations),
+      InstanceMethod("setMaximumFunctionEvaluations", &TaoWrap::SetMaximumFunctionEvaluations),
+      InstanceMethod("setObjectiveReduction", &TaoWrap::SetObjectiveReduction),
+      InstanceMethod("getKSP", &TaoWrap::GetKSP),
+      InstanceMethod("solve", &TaoWrap::Solve),
+      InstanceMethod("getStatus", &TaoWrap::GetStatus),
+      InstanceMethod("getCounts", &TaoWrap::GetCounts),
+      InstanceMethod("isSolving", &TaoWrap::IsSolving),
+    });
+    ctor = Napi::Persistent(f);
+    exports.Set("Tao", f);
+  }
+
+  explicit TaoWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
+    if (IsAdopting(info)) return;
+    Napi::Env env = info.Env();
+    PML_CHECK(env, TaoCreate(CommFrom(info[0]), &h_), );
+    ClosuresOf(reinterpret_cast<PetscObject>(h_), true)->env = env;
+  }
+
+private:
+  Closures *C() { return ClosuresOf(reinterpret_cast<PetscObject>(h_), true); }
+
+  // Refuses what would pull the solver out from under a running TaoSolve.
+  bool Idle(Napi::Env env, const char *what) {
+    if (!Alive(env)) return false;
+    if (C()->inSolve) {
+      Napi::Error::New(env, std::string("this Tao is busy: ") + what + " cannot be called from inside its own callbacks")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  Napi::Value DestroyTao(const Napi::CallbackInfo &info) {
+    if (h_ && !Idle(info.Env(), "destroy()")) return info.Env().Undefined();
+    return Destroy(info);
+  }
+  Napi::Value SetType(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setType()")) return env.Undefined();
+    PML_CHECK(env, TaoSetType(h_, info[0].As<Napi::String>().Utf8Value().c_str()), env.Undefined());
+    return info.This();
+  }
+  Napi::Value SetOptionsPrefix(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setOptionsPrefix()")) return env.Undefined();
+    PML_CHECK(env, TaoSetOptionsPrefix(h_, info[0].IsString() ? info[0].As<Napi::String>().Utf8Value().c_str() : nullptr), env.Undefined());
+    return info.This();
+  }
+  Napi::Value SetFromOptions(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setFromOptions()")) return env.Undefined();
+    PML_CHECK(env, TaoSetFromOptions(h_), env.Undefined());
+    return info.This();
+  }
+  Napi::Value SetSolution(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setSolution()")) return env.Undefined();
+    Vec x = VecFrom(env, info[0], "solution");
+    if (!x) return env.Undefined();
+    PML_CHECK(env, TaoSetSolution(h_, x), env.Undefined());
+    return info.This();
+  }
+  Napi::Value GetSolution(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Vec x = nullptr;
+    PML_CHECK(env, TaoGetSolution(h_, &x), env.Undefined());
+    return x ? Napi::Value(WrapVec(env, x)) : env.Null();
+  }
+  // setCallback(name, fn | null): objective, gradient, objectiveAndGradient, update, monitor.
+  Napi::Value SetCallback(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setCallback()")) return env.Undefined();
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    Closures *c = C();
+    bool set = info[1].IsFunction();
+    Napi::FunctionReference *slot = name == "objective" ? &c->objective : name == "gradient" ? &c->gradient
+                                  : name == "objectiveAndGradient" ? &c->objectiveAndGradient
+                                  : name == "update" ? &c->update : name == "monitor" ? &c->monitor : nullptr;
+    if (!slot) PML_THROW(env, "unknown Tao callback: " + name, env.Undefined());
+    if (set) *slot = Napi::Persistent(info[1].As<Napi::Function>());
+    else slot->Reset();
+    if (name == "objective") PML_CHECK(env, TaoSetObjective(h_, set ? Objective : nullptr, c), env.Undefined());
+    else if (name == "gradient") PML_CHECK(env, TaoSetGradient(h_, nullptr, set ? Gradient : nullptr, c), env.Undefined());
+    else if (name == "objectiveAndGradient") PML_CHECK(env, TaoSetObjectiveAndGradient(h_, nullptr, set ? ObjectiveAndGradient : nullptr, c), env.Undefined());
+    else if (name == "update") PML_CHECK(env, TaoSetUpdate(h_, set ? Update : nullptr, c), env.Undefined());
+    else if (name == "monitor") {
+      PML_CHECK(env, TaoCancelMonitors(h_), env.Undefined());
+      if (set) PML_CHECK(env, TaoSetMonitor(h_, Monitor, c, nullptr), env.Undefined());
+    }
+    return info.This();
+  }
+  // setHessian(H: Mat, fn(x) | null): H (usually a shell) is applied by the Krylov solver; fn is
+  // called with each new linearization point before products are taken.
+  Napi::Value SetHessian(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setHessian()")) return env.Undefined();
+    Mat H = MatFrom(env, info[0], "Hessian");
+    if (!H) return env.Undefined();
+    Closures *c = C();
+    if (info[1].IsFunction()) c->hessian = Napi::Persistent(info[1].As<Napi::Function>());
+    else c->hessian.Reset();
+    PML_CHECK(env, TaoSetHessian(h_, H, H, Hessian, c), env.Undefined());
+    return info.This();
+  }
+  Napi::Value SetVariableBounds(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setVariableBounds()")) return env.Undefined();
+    Vec lb = VecFrom(env, info[0], "lower bounds");
+    if (!lb) return env.Undefined();
+    Vec ub = VecFrom(env, info[1], "upper bounds");
+    if (!ub) return env.Undefined();
+    PML_CHECK(env, TaoSetVariableBounds(h_, lb, ub), env.Undefined());
+    return info.This();
+  }
+  // setTolerances(gatol, grtol, gttol): NaN keeps the current value.
+  Napi::Value SetTolerances(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setTolerances()")) return env.Undefined();
+    PetscReal t[3];
+    PML_CHECK(env, TaoGetTolerances(h_, &t[0], &t[1], &t[2]), env.Undefined());
+    for (int i = 0; i < 3; i++) {
+      double v = info[i].As<Napi::Number>().DoubleValue();
+      if (!std::isnan(v)) t[i] = v;
+    }
+    PML_CHECK(env, TaoSetTolerances(h_, t[0], t[1], t[2]), env.Undefined());
+    return info.This();
+  }
+  Napi::Value GetTolerances(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PetscReal t[3];
+    PML_CHECK(env, TaoGetTolerances(h_, &t[0], &t[1], &t[2]), env.Undefined());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("gatol", t[0]);
+    o.Set("grtol", t[1]);
+    o.Set("gttol", t[2]);
+    return o;
+  }
+  Napi::Value SetMaximumIterations(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setMaximumIterations()")) return env.Undefined();
+    PML_CHECK(env, TaoSetMaximumIterations(h_, info[0].As<Napi::Number>().Int64Value()), env.Undefined());
+    return info.This();
+  }
+  Napi::Value SetMaximumFunctionEvaluations(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setMaximumFunctionEvaluations()")) return env.Undefined();
+    PML_CHECK(env, TaoSetMaximumFunctionEvaluations(h_, info[0].As<Napi::Number>().Int64Value()), env.Undefined());
+    return info.This();
+  }
+  // setObjectiveReduction('sum' | 'none'): 'sum' when each rank returns its local contribution.
+  Napi::Value SetObjectiveReduction(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setObjectiveReduction()")) return env.Undefined();
+    C()->sumObjective = info[0].As<Napi::String>().Utf8Value() == "sum";
+    return info.This();
+  }
+  Napi::Value GetKSP(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    KSP ksp = nullptr;
+    PML_CHECK(env, TaoGetKSP(h_, &ksp), env.Undefined());
+    return ksp ? Napi::Value(WrapKSP(env, ksp)) : env.Null();
+  }
+  Napi::Value Solve(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "solve()")) return env.Undefined();
+    Closures *c = C();
+    c->nObjective = c->nGradient = c->nObjectiveAndGradient = c->nHessian = c->nUpdate = 0;
+    Mat H = nullptr;
+    if (!TaoGetHessian(h_, &H, nullptr, nullptr, nullptr) && H) {
+      Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(H), false);
+      if (hc) hc->nMult = 0;
+    }
+    PetscErrorCode ierr;
+    {
+      CallbackScope scope(env);
+      c->inSolve = true;
+      pml::ResetErrorRecord();
+      ierr = TaoSetUp(h_);
+      if (!ierr) ierr = DefaultShellPC(h_);
+      if (!ierr) ierr = TaoSolve(h_);
+      c->inSolve = false;
+    }
+    PML_CHECK(env, ierr, env.Undefined());
+    return GetStatus(info);
+  }
+  Napi::Value GetStatus(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    return StatusObject(env, h_);
+  }
+  Napi::Value GetCounts(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Closures *c = C();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("objective", (double)c->nObjective);
+    o.Set("gradient", (double)c->nGradient);
+    o.Set("objectiveAndGradient", (double)c->nObjectiveAndGradient);
+    o.Set("hessian", (double)c->nHessian);
+    o.Set("update", (double)c->nUpdate);
+    double mults = 0;
+    Mat H = nullptr;
+    if (!TaoGetHessian(h_, &H, nullptr, nullptr, nullptr) && H) {
+      Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(H), false);
+      if (hc) mults = (double)hc->nMult;
+    }
+    o.Set("hessianMult", mults);
+    PetscInt lits = 0;
+    PML_CHECK(env, TaoGetLinearSolveIterations(h_, &lits), env.Undefined());
+    o.Set("kspIterations", (double)lits);
+    PetscInt its = 0;
+    PML_CHECK(env, TaoGetIterationNumber(h_, &its), env.Undefined());
+    o.Set("iterations", (double)its);
+    return o;
+  }
+  Napi::Value IsSolving(const Napi::CallbackInfo &info) {
+    return Napi::Boolean::New(info.Env(), h_ && C()->inSolve);
+  }
+};
+
+Napi::FunctionReference TaoWrap::ctor;
+void InitTao(Napi::Env env, Napi::Object exports) { TaoWrap::Init(env, exports); }
+
+} // namespace pml

@@ -1,0 +1,123 @@
+// One template for every wrapped PETSc object: ownership, type-checked unwrapping, destroy().
+#pragma once
+#include "common.h"
+
+namespace pml {
+
+bool PetscIsLive(); // initialized and not yet finalized
+
+template <class T, class H> class Wrapped : public Napi::ObjectWrap<T> {
+public:
+  explicit Wrapped(const Napi::CallbackInfo &info) : Napi::ObjectWrap<T>(info) {}
+  ~Wrapped() override {
+    // GC finalizers may run after PetscFinalize (exit hooks run first): then there is nothing to free.
+    if (h_ && PetscIsLive()) PetscObjectDestroy(reinterpret_cast<PetscObject *>(&h_));
+  }
+
+  H handle() const { return h_; }
+
+  // Unwraps `v` only if it is an instance of T that is still alive; else throws and returns nullptr.
+  static T *From(Napi::Env env, const Napi::Value &v, const char *what) {
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(T::ctor.Value())) {
+      Napi::TypeError::New(env, std::string("expected a ") + T::kName + " for " + what).ThrowAsJavaScriptException();
+      return nullptr;
+    }
+    T *t = T::Unwrap(v.As<Napi::Object>());
+    if (!t->h_) {
+      Napi::Error::New(env, std::string("this ") + T::kName + " has been destroyed").ThrowAsJavaScriptException();
+      return nullptr;
+    }
+    return t;
+  }
+
+  // Wraps an existing handle, taking a new reference to it.
+  static Napi::Object Adopt(Napi::Env env, H h) {
+    Napi::Object o = T::ctor.New({Napi::External<void>::New(env, nullptr)});
+    T *t = T::Unwrap(o);
+    PetscObjectReference(reinterpret_cast<PetscObject>(h));
+    t->h_ = h;
+    return o;
+  }
+
+protected:
+  bool Alive(Napi::Env env) {
+    if (h_) return true;
+    Napi::Error::New(env, std::string("this ") + T::kName + " has been destroyed").ThrowAsJavaScriptException();
+    return false;
+  }
+  static bool IsAdopting(const Napi::CallbackInfo &info) { return info.Length() == 1 && info[0].IsExternal(); }
+
+  Napi::Value Destroy(const Napi::CallbackInfo &info) {
+    if (h_ && PetscIsLive()) PML_CHECK(info.Env(), PetscObjectDestroy(reinterpret_cast<PetscObject *>(&h_)), info.Env().Undefined());
+    h_ = nullptr;
+    return info.Env().Undefined();
+  }
+  Napi::Value IsDestroyed(const Napi::CallbackInfo &info) { return Napi::Boolean::New(info.Env(), h_ == nullptr); }
+  Napi::Value GetPrefix(const Napi::CallbackInfo &info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    const char *p = nullptr;
+    PML_CHECK(info.Env(), PetscObjectGetOptionsPrefix(reinterpret_cast<PetscObject>(h_), &p), info.Env().Undefined());
+    return p ? Napi::String::New(info.Env(), p) : info.Env().Null();
+  }
+  Napi::Value GetTypeName(const Napi::CallbackInfo &info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    const char *t = nullptr;
+    PML_CHECK(info.Env(), PetscObjectGetType(reinterpret_cast<PetscObject>(h_), &t), info.Env().Undefined());
+    return t ? Napi::String::New(info.Env(), t) : info.Env().Null();
+  }
+  Napi::Value GetCommSize(const Napi::CallbackInfo &info) {
+    if (!Alive(info.Env())) return info.Env().Undefined();
+    PetscMPIInt size = 1;
+    MPI_Comm_size(PetscObjectComm(reinterpret_cast<PetscObject>(h_)), &size);
+    return Napi::Number::New(info.Env(), size);
+  }
+
+  H h_ = nullptr;
+};
+
+#define PML_COMMON_METHODS(T)                                                                      \
+  T::InstanceMethod("destroy", &T::Destroy), T::InstanceMethod("isDestroyed", &T::IsDestroyed),    \
+      T::InstanceMethod("getOptionsPrefix", &T::GetPrefix), T::InstanceMethod("getType", &T::GetTypeName), \
+      T::InstanceMethod("getCommSize", &T::GetCommSize)
+
+void InitVec(Napi::Env env, Napi::Object exports);
+void InitMat(Napi::Env env, Napi::Object exports);
+void InitKSP(Napi::Env env, Napi::Object exports);
+void InitPC(Napi::Env env, Napi::Object exports);
+void InitTao(Napi::Env env, Napi::Object exports);
+void InitOptions(Napi::Env env, Napi::Object exports);
+
+Vec VecFrom(Napi::Env env, const Napi::Value &v, const char *what);
+Napi::Object WrapVec(Napi::Env env, Vec v); // takes a new reference
+Mat MatFrom(Napi::Env env, const Napi::Value &v, const char *what);
+Napi::Object WrapKSP(Napi::Env env, KSP k);
+Napi::Object WrapPC(Napi::Env env, PC p);
+
+} // namespace pml
+
+namespace pml {
+
+// The JS closures a PETSc object calls back, stored on that object (composed as a PetscContainer),
+// so that a callback lives exactly as long as the object that calls it.
+struct Closures {
+  napi_env env = nullptr;
+  Napi::FunctionReference mult, multTranspose, getDiagonal; // Mat shell
+  Napi::FunctionReference apply;                            // PC shell
+  Napi::FunctionReference objective, gradient, objectiveAndGradient, hessian, update, monitor; // Tao
+  bool sumObjective = true; // objective values are rank-local contributions, summed across ranks
+  bool inSolve = false;
+  // Evaluation counts (TAO 3.18 exposes no totals for these).
+  long nObjective = 0, nGradient = 0, nObjectiveAndGradient = 0, nHessian = 0, nMult = 0, nUpdate = 0;
+  Napi::Reference<Napi::Object> keep; // JS objects the closures' owner must keep alive
+};
+
+// The closures composed on `o`, created on first use when `create` is set.
+Closures *ClosuresOf(PetscObject o, bool create);
+bool EnvAlive();
+void MarkEnvDead();
+
+// After a callback: stashes a pending exception, agrees with the other ranks of comm, and returns
+// the PETSc error code every rank's trampoline must return (0 when nobody failed).
+PetscErrorCode Consensus(Napi::Env env, MPI_Comm comm, bool failedHere, const char *where);
+
+} // namespace pml
