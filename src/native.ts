@@ -1,0 +1,178 @@
+/**
+ * The one place the addon is loaded, and the one interface that types every native export.
+ * Users never touch the `.node`; src/petsc wraps it with validation.
+ */
+import * as path from 'path';
+
+export type NativeComm = 'self' | 'world';
+
+export interface NativeObject {
+  destroy(): void;
+  isDestroyed(): boolean;
+  getOptionsPrefix(): string | null;
+  getType(): string | null;
+  getCommSize(): number;
+}
+
+export interface NativeVec extends NativeObject {
+  getSize(): number;
+  getLocalSize(): number;
+  getOwnershipRange(): [number, number];
+  set(alpha: number): this;
+  setValues(indices: Int32Array, values: Float64Array, add: boolean): this;
+  getValues(indices: Int32Array): Float64Array;
+  toArray(): Float64Array;
+  setArray(a: Float64Array): this;
+  withArray<T>(fn: (a: Float64Array) => T): T;
+  duplicate(): NativeVec;
+  copy(dst: NativeVec): NativeVec;
+  norm(type: '1' | '2' | 'inf'): number;
+  dot(other: NativeVec): number;
+  axpy(alpha: number, x: NativeVec): this;
+  aypx(alpha: number, x: NativeVec): this;
+  scale(alpha: number): this;
+  sum(): number;
+  gatherAll(): Float64Array;
+}
+
+export type ArrayCallback2 = (x: Float64Array, y: Float64Array) => void;
+
+export interface NativeMat extends NativeObject {
+  getSize(): [number, number];
+  getLocalSize(): [number, number];
+  setCallback(name: 'mult' | 'multTranspose', fn: ArrayCallback2 | null): this;
+  setCallback(name: 'getDiagonal', fn: ((d: Float64Array) => void) | null): this;
+  mult(x: NativeVec, y: NativeVec): NativeVec;
+  multTranspose(x: NativeVec, y: NativeVec): NativeVec;
+  getDiagonal(d: NativeVec): NativeVec;
+  getMultCount(): number;
+}
+
+export interface NativePC extends NativeObject {
+  setType(type: string): this;
+  setShellApply(fn: ArrayCallback2): this;
+}
+
+export interface NativeKSP extends NativeObject {
+  setType(type: string): this;
+  setOptionsPrefix(prefix: string | null): this;
+  setFromOptions(): this;
+  setOperators(A: NativeMat, P?: NativeMat | null): this;
+  setTolerances(rtol: number, atol: number, divtol: number, maxIts: number): this;
+  getTolerances(): { rtol: number; atol: number; divtol: number; maxIts: number };
+  getPC(): NativePC;
+  solve(b: NativeVec, x: NativeVec): NativeVec;
+  getIterationNumber(): number;
+  getConvergedReason(): { code: number; name: string };
+  getResidualNorm(): number;
+}
+
+export interface NativeTaoStatus {
+  iteration: number;
+  f: number;
+  gnorm: number;
+  cnorm: number;
+  xdiff: number;
+  reason: number;
+  reasonName: string;
+  trustRadius: number;
+  stepLength?: number;
+  kspIterations: number;
+}
+
+export interface NativeTaoCounts {
+  objective: number;
+  gradient: number;
+  objectiveAndGradient: number;
+  hessian: number;
+  update: number;
+  hessianMult: number;
+  kspIterations: number;
+  iterations: number;
+}
+
+export interface NativeTao extends NativeObject {
+  setType(type: string): this;
+  setOptionsPrefix(prefix: string | null): this;
+  setFromOptions(): this;
+  setSolution(x: NativeVec): this;
+  getSolution(): NativeVec | null;
+  setCallback(name: 'objective', fn: ((x: Float64Array) => number) | null): this;
+  setCallback(name: 'gradient', fn: ArrayCallback2 | null): this;
+  setCallback(name: 'objectiveAndGradient', fn: ((x: Float64Array, g: Float64Array) => number) | null): this;
+  setCallback(name: 'update', fn: ((iteration: number) => void) | null): this;
+  setCallback(name: 'monitor', fn: ((status: NativeTaoStatus) => void) | null): this;
+  setHessian(H: NativeMat, fn: ((x: Float64Array) => void) | null): this;
+  setVariableBounds(lb: NativeVec, ub: NativeVec): this;
+  setTolerances(gatol: number, grtol: number, gttol: number): this;
+  getTolerances(): { gatol: number; grtol: number; gttol: number };
+  setMaximumIterations(n: number): this;
+  setMaximumFunctionEvaluations(n: number): this;
+  setObjectiveReduction(mode: 'sum' | 'none'): this;
+  getKSP(): NativeKSP | null;
+  solve(): NativeTaoStatus;
+  getStatus(): NativeTaoStatus;
+  getCounts(): NativeTaoCounts;
+  isSolving(): boolean;
+}
+
+export interface NativeAddon {
+  initialize(argv: string[]): { rank: number; size: number };
+  finalize(): void;
+  abort(code: number): void;
+  state(): { initialized: boolean; finalized: boolean };
+  version(): { major: number; minor: number; subminor: number; text: string; scalarBytes: number; indexBytes: number };
+  setErrorClass(ctor: new (message: string) => Error): void;
+  raisePetscError(code: number, message: string): void;
+  Vec: new (comm: NativeComm, localSize: number, globalSize: number) => NativeVec;
+  Mat: new (comm: NativeComm, m: number, n: number, M: number, N: number) => NativeMat;
+  KSP: new (comm: NativeComm) => NativeKSP;
+  PC: new (comm: NativeComm) => NativePC;
+  Tao: new (comm: NativeComm) => NativeTao;
+  options: {
+    setValue(name: string, value: string | null): void;
+    getValue(name: string): string | null;
+    clearValue(name: string): void;
+    insertString(s: string): void;
+    getAll(): string;
+  };
+}
+
+/** Explains a failed load in terms of what the user can do about it. */
+function explainLoadFailure(err: Error): string {
+  const msg = err.message;
+  const lines = [`petscml: the native addon could not be loaded: ${msg}`, 'Possible solutions:'];
+  if (/Could not locate the bindings file|Cannot find module/.test(msg)) {
+    lines.push('- The addon is not built. Run `npm run build:native` (needs cmake, a C++ compiler, PETSc and MPI).');
+    lines.push('- On Debian 12: `bash scripts/setup.sh` installs petsc-dev, Open MPI and builds everything.');
+  } else if (/libpetsc/.test(msg)) {
+    lines.push("- PETSc's shared library was not found at run time. Install it (Debian: apt-get install petsc-dev),");
+    lines.push('  or for your own PETSc build add $PETSC_DIR/$PETSC_ARCH/lib to LD_LIBRARY_PATH and rebuild with PETSC_DIR/PETSC_ARCH set.');
+  } else if (/libmpi/.test(msg)) {
+    lines.push('- The MPI library was not found. Install Open MPI (Debian: apt-get install openmpi-bin libopenmpi-dev)');
+    lines.push('  or add the lib directory of the MPI that PETSc was built with to LD_LIBRARY_PATH.');
+  } else if (/NODE_MODULE_VERSION|was compiled against a different Node/.test(msg)) {
+    lines.push('- The addon was built for another Node.js version. Rebuild it: `npm run build:native`.');
+  } else if (/undefined symbol/.test(msg)) {
+    lines.push('- The addon was built against another PETSc or MPI than the one found now. Rebuild: `npm run build:native`.');
+  } else {
+    lines.push('- Rebuild the addon with `npm run build:native` and check its output.');
+  }
+  return lines.join('\n');
+}
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;
+    addon = bindings({ bindings: 'petscml', module_root: path.join(__dirname, '..') }) as NativeAddon;
+  } catch (err) {
+    const e = new Error(explainLoadFailure(err as Error));
+    (e as Error & { cause?: unknown }).cause = err;
+    throw e;
+  }
+  return addon;
+}

@@ -1,0 +1,13 @@
+export { initialize, finalize, isInitialized, isFinalized, comm, version } from './init';
+export type { InitOptions, World } from './init';
+export { PetscError, PetscErrorCode } from './errors';
+export { Vec } from './vec';
+export type { Comm, NormType, VecSizes } from './vec';
+export { ShellMat } from './mat';
+export type { ShellMatOptions, MultFn } from './mat';
+export { KSP, PC } from './ksp';
+export type { KSPTolerances } from './ksp';
+export { Tao } from './tao';
+export type { TaoType, TaoStatus, TaoCounts, TaoResult, TaoOptions, ObjectiveFn, GradientFn, ObjectiveAndGradientFn } from './tao';
+export { Options } from './options';
+export type { OptionValue } from './options';

@@ -1,0 +1,90 @@
+import { NativeMat } from '../native';
+import { argError, checkFunction, checkInt } from './errors';
+import { petsc } from './init';
+import { asVec, Comm, Vec } from './vec';
+
+export type MultFn = (x: Float64Array, y: Float64Array) => void;
+
+export interface ShellMatOptions {
+  /** Global rows and columns; a square matrix needs only `size`. */
+  size?: number;
+  rows?: number;
+  cols?: number;
+  /** Locally owned rows and columns (distributed matrices); omitted: PETSc decides. */
+  localRows?: number;
+  localCols?: number;
+  comm?: Comm;
+  /** y = A x, on the locally owned parts (zero-copy views into PETSc's vectors). */
+  mult: MultFn;
+  /** y = A^T x */
+  multTranspose?: MultFn;
+  /** d = diag(A); lets Jacobi preconditioning work with the shell. */
+  getDiagonal?: (d: Float64Array) => void;
+}
+
+/**
+ * A matrix-free operator whose products are TypeScript closures, for Krylov solvers and for
+ * TAO's Newton methods (Hessian-vector products). The closures live as long as the matrix.
+ */
+export class ShellMat {
+  /** @internal */
+  readonly handle: NativeMat;
+
+  constructor(opts: ShellMatOptions) {
+    if (opts === null || typeof opts !== 'object') throw argError('ShellMat', 'an options object', opts);
+    const comm = opts.comm ?? 'self';
+    if (comm !== 'self' && comm !== 'world') throw argError('ShellMat: comm', "'self' or 'world'", comm);
+    const dim = (v: number | undefined, name: string): number => (v === undefined ? -1 : checkInt(`ShellMat: ${name}`, v));
+    const rows = dim(opts.rows ?? opts.size, 'rows');
+    const cols = dim(opts.cols ?? opts.size, 'cols');
+    const lr = dim(opts.localRows, 'localRows');
+    const lc = dim(opts.localCols, 'localCols');
+    if (rows < 0 && lr < 0) throw argError('ShellMat', 'size, rows or localRows', opts);
+    if (cols < 0 && lc < 0) throw argError('ShellMat', 'size, cols or localCols', opts);
+    const mult = checkFunction<MultFn>('ShellMat: mult', opts.mult);
+    this.handle = new (petsc().Mat)(comm, lr, lc, rows, cols);
+    this.handle.setCallback('mult', mult);
+    if (opts.multTranspose !== undefined) {
+      this.handle.setCallback('multTranspose', checkFunction<MultFn>('ShellMat: multTranspose', opts.multTranspose));
+    }
+    if (opts.getDiagonal !== undefined) {
+      this.handle.setCallback('getDiagonal', checkFunction<(d: Float64Array) => void>('ShellMat: getDiagonal', opts.getDiagonal));
+    }
+  }
+
+  /** [rows, cols] */
+  get size(): [number, number] {
+    return this.handle.getSize();
+  }
+  get localSize(): [number, number] {
+    return this.handle.getLocalSize();
+  }
+
+  /** y = A x */
+  mult(x: Vec, y: Vec): Vec {
+    this.handle.mult(asVec('ShellMat.mult: x', x).handle, asVec('ShellMat.mult: y', y).handle);
+    return y;
+  }
+  /** y = A^T x */
+  multTranspose(x: Vec, y: Vec): Vec {
+    this.handle.multTranspose(asVec('ShellMat.multTranspose: x', x).handle, asVec('ShellMat.multTranspose: y', y).handle);
+    return y;
+  }
+  getDiagonal(d: Vec): Vec {
+    this.handle.getDiagonal(asVec('ShellMat.getDiagonal', d).handle);
+    return d;
+  }
+  /** Number of products taken since the last TAO solve that used this matrix began. */
+  get multCount(): number {
+    return this.handle.getMultCount();
+  }
+
+  destroy(): void {
+    this.handle.destroy();
+  }
+}
+
+export function asMat(where: string, m: unknown): ShellMat {
+  if (!(m instanceof ShellMat)) throw argError(where, 'a ShellMat', m);
+  return m;
+}

@@ -1,0 +1,208 @@
+import { NativeTao, NativeTaoCounts, NativeTaoStatus } from '../native';
+import { argError, checkFunction, checkInt, checkNumber, checkString } from './errors';
+import { petsc } from './init';
+import { KSP } from './ksp';
+import { asMat, ShellMat } from './mat';
+import { asVec, Comm, Vec } from './vec';
+
+/** TAO solvers for unconstrained (u) and bound-constrained (b) minimization; any TaoType string works. */
+export type TaoType =
+  | 'lmvm' | 'nls' | 'ntr' | 'ntl' | 'cg' | 'nm' | 'tron' | 'gpcg' | 'owlqn' | 'bmrm'
+  | 'blmvm' | 'bqnls' | 'bqnkls' | 'bqnktr' | 'bqnktl' | 'bnls' | 'bntr' | 'bntl' | 'bncg'
+  | (string & {});
+
+export type ObjectiveFn = (x: Float64Array) => number;
+export type GradientFn = (x: Float64Array, g: Float64Array) => void;
+export type ObjectiveAndGradientFn = (x: Float64Array, g: Float64Array) => number;
+
+/** One iteration as the monitor sees it. */
+export interface TaoStatus {
+  iteration: number;
+  /** Objective value. */
+  f: number;
+  /** Gradient norm (projected for bounded solvers). */
+  gnorm: number;
+  /** Constraint norm. */
+  cnorm: number;
+  /** Step size ||x_k - x_{k-1}|| as TAO reports it. */
+  xdiff: number;
+  /** TaoConvergedReason code: 0 while iterating, > 0 converged, < 0 diverged. */
+  reason: number;
+  reasonName: string;
+  /** Current trust-region radius (trust-region solvers), else 0. */
+  trustRadius: number;
+  /** Last line-search step length (line-search solvers). */
+  stepLength?: number;
+  /** Krylov iterations so far in this solve. */
+  kspIterations: number;
+}
+
+/**
+ * Evaluation counts of the last solve, counted in the callbacks (TAO 3.18 has no totals):
+ * `objectiveAndGradient` counts combined calls, `hessian` linearization points, `hessianMult`
+ * products through the Hessian shell.
+ */
+export type TaoCounts = NativeTaoCounts;
+
+export interface TaoResult extends TaoStatus {
+  /** Iterations taken (same as `iteration`). */
+  iterations: number;
+  converged: boolean;
+  counts: TaoCounts;
+}
+
+export interface TaoOptions {
+  comm?: Comm;
+  type?: TaoType;
+  /** Options prefix: with 'tr_', `-tr_tao_type ntr` applies to this solver only. */
+  prefix?: string;
+}
+
+/**
+ * A TAO solver. Callbacks get zero-copy views of PETSc's vectors (the locally owned part); a view
+ * must not be kept after the callback returns. On 'world', an objective callback returns this
+ * rank's contribution and the values are summed over ranks (`objectiveReduction: 'sum'`), or
+ * every rank returns the same global value (`'none'`).
+ */
+export class Tao {
+  /** @internal */
+  readonly handle: NativeTao;
+  private hessianMat?: ShellMat;
+
+  constructor(opts: TaoOptions = {}) {
+    if (opts === null || typeof opts !== 'object') throw argError('Tao', 'an options object', opts);
+    const comm = opts.comm ?? 'self';
+    if (comm !== 'self' && comm !== 'world') throw argError('Tao: comm', "'self' or 'world'", comm);
+    this.handle = new (petsc().Tao)(comm);
+    if (opts.prefix !== undefined) this.prefix = opts.prefix;
+    if (opts.type !== undefined) this.type = opts.type;
+  }
+
+  get type(): string | null {
+    return this.handle.getType();
+  }
+  set type(t: TaoType) {
+    this.handle.setType(checkString('Tao.type', t));
+  }
+  get prefix(): string | null {
+    return this.handle.getOptionsPrefix();
+  }
+  set prefix(p: string | null) {
+    this.handle.setOptionsPrefix(p === null ? null : checkString('Tao.prefix', p));
+  }
+
+  /** Reads -[prefix]tao_* options (type, tolerances, monitors, KSP and line search settings). */
+  setFromOptions(): this {
+    this.handle.setFromOptions();
+    return this;
+  }
+
+  /** The vector holding the initial guess, overwritten with the solution. */
+  setSolution(x: Vec): this {
+    this.handle.setSolution(asVec('Tao.setSolution', x).handle);
+    return this;
+  }
+  get solution(): Vec | null {
+    const h = this.handle.getSolution();
+    return h ? new Vec(h) : null;
+  }
+
+  setObjective(fn: ObjectiveFn): this {
+    this.handle.setCallback('objective', checkFunction<ObjectiveFn>('Tao.setObjective', fn));
+    return this;
+  }
+  setGradient(fn: GradientFn): this {
+    this.handle.setCallback('gradient', checkFunction<GradientFn>('Tao.setGradient', fn));
+    return this;
+  }
+  /** f and its gradient in one call: TAO prefers it when given. */
+  setObjectiveAndGradient(fn: ObjectiveAndGradientFn): this {
+    this.handle.setCallback('objectiveAndGradient', checkFunction<ObjectiveAndGradientFn>('Tao.setObjectiveAndGradient', fn));
+    return this;
+  }
+
+  /**
+   * The Hessian as a shell matrix (its `mult` gives Hessian-vector products) and an optional
+   * callback receiving each new linearization point before products are taken. Unless you choose
+   * a preconditioner, Jacobi is used when the shell has getDiagonal, else none.
+   */
+  setHessian(H: ShellMat, atPoint?: (x: Float64Array) => void): this {
+    const m = asMat('Tao.setHessian', H);
+    const fn = atPoint === undefined ? null : checkFunction<(x: Float64Array) => void>('Tao.setHessian: atPoint', atPoint);
+    this.handle.setHessian(m.handle, fn);
+    this.hessianMat = m;
+    return this;
+  }
+  get hessian(): ShellMat | undefined {
+    return this.hessianMat;
+  }
+
+  /** Lower and upper bounds for the bounded solvers (blmvm, bnls, bntr, tron, ...). */
+  setVariableBounds(lower: Vec, upper: Vec): this {
+    this.handle.setVariableBounds(asVec('Tao.setVariableBounds: lower', lower).handle, asVec('Tao.setVariableBounds: upper', upper).handle);
+    return this;
+  }
+
+  /** Gradient tolerances: absolute, relative to f, and relative to the initial gradient norm. */
+  setTolerances(t: { gatol?: number; grtol?: number; gttol?: number }): this {
+    const pick = (v: number | undefined, n: string) => (v === undefined ? NaN : checkNumber(`Tao.setTolerances: ${n}`, v));
+    this.handle.setTolerances(pick(t.gatol, 'gatol'), pick(t.grtol, 'grtol'), pick(t.gttol, 'gttol'));
+    return this;
+  }
+  get tolerances(): { gatol: number; grtol: number; gttol: number } {
+    return this.handle.getTolerances();
+  }
+  set maxIterations(n: number) {
+    this.handle.setMaximumIterations(checkInt('Tao.maxIterations', n));
+  }
+  set maxFunctionEvaluations(n: number) {
+    this.handle.setMaximumFunctionEvaluations(checkInt('Tao.maxFunctionEvaluations', n, -1));
+  }
+  /** 'sum' (default): objective callbacks return rank-local contributions; 'none': the global value. */
+  set objectiveReduction(mode: 'sum' | 'none') {
+    if (mode !== 'sum' && mode !== 'none') throw argError('Tao.objectiveReduction', "'sum' or 'none'", mode);
+    this.handle.setObjectiveReduction(mode);
+  }
+
+  /** Called at the start of every iteration with the iteration number (TAO's update hook). */
+  setUpdate(fn: (iteration: number) => void): this {
+    this.handle.setCallback('update', checkFunction<(i: number) => void>('Tao.setUpdate', fn));
+    return this;
+  }
+  /** Called after every iteration (and at the start) with the solver's status. Replaces any earlier monitor. */
+  setMonitor(fn: ((status: TaoStatus) => void) | null): this {
+    this.handle.setCallback('monitor', fn === null ? null : checkFunction<(s: NativeTaoStatus) => void>('Tao.setMonitor', fn));
+    return this;
+  }
+
+  /** The Krylov solver of Newton-type methods (null for others). */
+  get ksp(): KSP | null {
+    const h = this.handle.getKSP();
+    return h ? KSP.wrap(h) : null;
+  }
+
+  /**
+   * Minimizes. Throws what a callback threw (the same object), or a PetscError for PETSc failures;
+   * on more than one rank, every rank throws when any rank fails.
+   */
+  solve(x?: Vec): TaoResult {
+    if (x !== undefined) this.setSolution(x);
+    const s = this.handle.solve();
+    return { ...s, iterations: s.iteration, converged: s.reason > 0, counts: this.handle.getCounts() };
+  }
+
+  get status(): TaoStatus {
+    return this.handle.getStatus();
+  }
+  get counts(): TaoCounts {
+    return this.handle.getCounts();
+  }
+
+  /** Frees the solver and its callbacks (collective). */
+  destroy(): void {
+    this.handle.destroy();
+  }
+  get destroyed(): boolean {
+    return this.handle.isDestroyed();
+  }
+}
