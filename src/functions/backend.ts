@@ -1,0 +1,125 @@
+/**
+ * Choosing the tfjs backend.
+ *
+ * Preference: tfjs-node-gpu > tfjs-node > wasm > cpu. tfjs-node(-gpu) are optional peer
+ * dependencies that cannot install on every machine (their install script downloads
+ * libtensorflow), so they are only ever `require`d at run time and a missing one is not an error.
+ * The choice can be forced by the `backend` option or the PETSCML_BACKEND environment variable
+ * (the option wins), and is printed once to stderr.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendOptions {
+  /** Forces a backend; 'auto' (default) takes the fastest installed one. */
+  backend?: BackendName | 'auto';
+  /** Suppresses the one-line report on stderr. */
+  quiet?: boolean;
+}
+
+export interface BackendChoice {
+  /** The name tfjs knows the active backend by ('tensorflow', 'wasm', 'cpu'). */
+  readonly tfjsName: string;
+  readonly name: BackendName;
+  /** Why the preferred ones were skipped, for the report. */
+  readonly skipped: readonly string[];
+}
+
+const ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const PACKAGE: Record<BackendName, string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: '@tensorflow/tfjs-backend-cpu',
+};
+
+let chosen: BackendChoice | undefined;
+let pending: Promise<BackendChoice> | undefined;
+let reported = false;
+
+function parseName(value: string, source: string): BackendName | 'auto' {
+  const v = value.trim().toLowerCase();
+  const aliases: Record<string, BackendName | 'auto'> = {
+    auto: 'auto', '': 'auto',
+    'tensorflow-gpu': 'tensorflow-gpu', 'node-gpu': 'tensorflow-gpu', 'tfjs-node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu',
+    tensorflow: 'tensorflow', node: 'tensorflow', 'tfjs-node': 'tensorflow',
+    wasm: 'wasm', cpu: 'cpu',
+  };
+  const name = aliases[v];
+  if (name === undefined) {
+    throw new Error(`${source}: unknown tfjs backend '${value}'; expected one of auto, ${ORDER.join(', ')}`);
+  }
+  return name;
+}
+
+/** Loads the package behind a backend, registering it with tfjs; returns false when it is absent. */
+function load(name: BackendName, skipped: string[]): boolean {
+  if (name === 'cpu') return true; // bundled with @tensorflow/tfjs
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(PACKAGE[name]);
+    return true;
+  } catch (e) {
+    skipped.push(`${PACKAGE[name]} not loadable (${(e as Error).message.split('\n')[0]})`);
+    return false;
+  }
+}
+
+async function activate(name: BackendName, skipped: string[]): Promise<boolean> {
+  if (!load(name, skipped)) return false;
+  // tfjs-node-gpu registers itself under the same name as tfjs-node.
+  const tfjsName = name === 'tensorflow-gpu' ? 'tensorflow' : name;
+  try {
+    const ok = await tf.setBackend(tfjsName);
+    await tf.ready();
+    if (!ok || tf.getBackend() !== tfjsName) {
+      skipped.push(`${tfjsName} failed to initialize`);
+      return false;
+    }
+    return true;
+  } catch (e) {
+    skipped.push(`${tfjsName} failed to initialize (${(e as Error).message})`);
+    return false;
+  }
+}
+
+/**
+ * Initializes the backend once per process (later calls return the first choice unless a
+ * different backend is forced explicitly).
+ */
+export async function initBackend(options: BackendOptions = {}): Promise<BackendChoice> {
+  const fromEnv = process.env.PETSCML_BACKEND;
+  const requested = options.backend !== undefined
+    ? parseName(options.backend, 'backend option')
+    : fromEnv !== undefined ? parseName(fromEnv, 'PETSCML_BACKEND') : 'auto';
+  if (chosen && (requested === 'auto' || requested === chosen.name)) return chosen;
+  if (pending && requested === 'auto') return pending;
+  pending = (async () => {
+    const skipped: string[] = [];
+    const candidates = requested === 'auto' ? ORDER : [requested];
+    for (const name of candidates) {
+      if (await activate(name, skipped)) {
+        chosen = { name, tfjsName: tf.getBackend(), skipped };
+        if (!options.quiet && !reported) {
+          reported = true;
+          process.stderr.write(`petscml: tfjs backend ${name}${skipped.length && requested === 'auto' ? ` (skipped: ${skipped.join('; ')})` : ''}\n`);
+        }
+        return chosen;
+      }
+    }
+    throw new Error(`petscml: tfjs backend '${requested}' is not available: ${skipped.join('; ')}` +
+      (requested === 'tensorflow' || requested === 'tensorflow-gpu'
+        ? `. Install ${PACKAGE[requested]} on a machine that can download libtensorflow, or use wasm.` : ''));
+  })();
+  try {
+    return await pending;
+  } finally {
+    pending = undefined;
+  }
+}
+
+/** The backend chosen so far, if any. */
+export function currentBackend(): BackendChoice | undefined {
+  return chosen;
+}

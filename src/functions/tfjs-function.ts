@@ -1,0 +1,414 @@
+/**
+ * The tfjs implementation of ObjectiveFunction: f, g, exact and Gauss-Newton Hessian products of
+ * loss(model(params, x), y) over the current batch.
+ *
+ * Precision: tfjs computes in float32. The solver's float64 vectors are converted to float32
+ * once on entry (x, v) and results back to float64 once on exit, so f, g and Hv carry float32
+ * rounding (relative error ~1e-6 to 1e-5 for well-scaled models) whatever the solver's precision.
+ *
+ * All methods are synchronous (TAO calls them from C); the asynchronous work (backend start,
+ * reading an async-iterable data source) happens in createTfjsFunction.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { HessianKind, HessianOperator, ObjectiveFunction, OracleCounts } from './types';
+import { initBackend, type BackendOptions, type BackendChoice } from './backend';
+import { installFastWasmKernels, translateGradientError, withExactSecondOrder } from './gradients';
+import { ParameterLayout } from './parameters';
+import { resolveLoss, meanRelativeError, type Loss, type LossName, type Metric } from './losses';
+
+/** A model written as a plain function of named parameter tensors. */
+export type ParamsFunction = (params: Record<string, tf.Tensor>, x: tf.Tensor) => tf.Tensor;
+
+export interface FunctionModel {
+  apply: ParamsFunction;
+  /** Initial values; the record's key order is the flattening order. */
+  params: Record<string, tf.Tensor>;
+}
+
+export type Model = tf.LayersModel | FunctionModel;
+
+/** An array with its shape; converted to a float32 tensor once, at creation. */
+export interface ShapedArray {
+  values: Float32Array | Float64Array | number[];
+  shape: number[];
+}
+
+export type DataTensor = tf.Tensor | ShapedArray;
+export interface Batch { x: DataTensor; y: DataTensor }
+export type DataSource = Batch | Iterable<Batch> | AsyncIterable<Batch>;
+
+export interface TfjsFunctionOptions extends BackendOptions {
+  model: Model;
+  /** 'mse' (default), 'msre' (paper eq. 6) or a function (prediction, target) => scalar. */
+  loss?: Loss | LossName;
+  /**
+   * In-memory {x, y}, or an iterable / async iterable of batches. Iterables are read to the end
+   * once, at creation (the solver's callbacks are synchronous and cannot await a batch).
+   */
+  data: DataSource;
+  /** For in-memory data: split into mini-batches of this many samples. Default: full batch. */
+  batchSize?: number;
+}
+
+interface OwnedBatch { x: tf.Tensor; y: tf.Tensor; n: number }
+
+function isBatch(d: unknown): d is Batch {
+  return typeof d === 'object' && d !== null && 'x' in d && 'y' in d;
+}
+
+function toTensor(d: DataTensor, what: string): tf.Tensor {
+  if (d instanceof tf.Tensor) return d.dtype === 'float32' ? tf.clone(d) : tf.cast(d, 'float32');
+  if (d && Array.isArray(d.shape) && d.values) return tf.tensor(Float32Array.from(d.values), d.shape, 'float32');
+  throw new Error(`petscml: ${what} must be a tf.Tensor or {values, shape}`);
+}
+
+function ownBatch(b: Batch): OwnedBatch {
+  const x = toTensor(b.x, 'batch x');
+  const y = toTensor(b.y, 'batch y');
+  if (x.shape[0] !== y.shape[0]) {
+    tf.dispose([x, y]);
+    throw new Error(`petscml: batch x has ${x.shape[0]} samples but y has ${y.shape[0]}`);
+  }
+  return { x, y, n: x.shape[0] };
+}
+
+function isLayersModel(m: Model): m is tf.LayersModel {
+  return typeof (m as tf.LayersModel).trainableWeights !== 'undefined' && typeof (m as tf.LayersModel).apply === 'function'
+    && !('params' in m);
+}
+
+/** sum_i <a_i, b_i> as a scalar tensor. */
+function dot(a: readonly tf.Tensor[], b: readonly tf.Tensor[]): tf.Scalar {
+  return tf.addN(a.map((t, i) => tf.sum(tf.mul(t, b[i])))) as tf.Scalar;
+}
+
+function equalArrays(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export class TfjsFunction implements ObjectiveFunction {
+  readonly size: number;
+  readonly layout: ParameterLayout;
+  readonly counts: OracleCounts = { objectives: 0, gradients: 0, hessianProducts: 0, oracleCalls: 0, epochs: 0 };
+  /** Total number of samples over all batches. */
+  readonly datasetSize: number;
+
+  private readonly loss: Loss;
+  private readonly batches: OwnedBatch[];
+  private current = 0;
+  private updates = 0;
+  private readonly forwardFn: (params: readonly tf.Tensor[], x: tf.Tensor) => tf.Tensor;
+  /** Parameter tensors handed to tf.grads: the model's variables, or owned tensors. */
+  private readonly variables: tf.Variable[] | undefined;
+  private readonly initial: Float64Array;
+  private point: { x: Float64Array; params: tf.Tensor[] } | undefined;
+  private disposed = false;
+
+  /** Use createTfjsFunction (it starts the backend and reads async data first). */
+  constructor(model: Model, loss: Loss, batches: OwnedBatch[]) {
+    if (batches.length === 0) throw new Error('petscml: the data source yielded no batches');
+    this.loss = loss;
+    this.batches = batches;
+    this.datasetSize = batches.reduce((s, b) => s + b.n, 0);
+    if (isLayersModel(model)) {
+      const weights = model.trainableWeights;
+      this.layout = new ParameterLayout(weights.map(w => ({ name: w.name, shape: w.shape as number[] })));
+      this.variables = weights.map(w => w.read() as tf.Variable);
+      this.forwardFn = (_params, x) => model.apply(x, { training: false }) as tf.Tensor;
+      this.initial = this.layout.flatten(this.variables);
+    } else {
+      const names = Object.keys(model.params);
+      this.layout = new ParameterLayout(names.map(name => ({ name, shape: model.params[name].shape })));
+      this.variables = undefined;
+      const apply = model.apply;
+      this.forwardFn = (params, x) => {
+        const record: Record<string, tf.Tensor> = {};
+        names.forEach((n, i) => { record[n] = params[i]; });
+        return apply(record, x);
+      };
+      this.initial = this.layout.flatten(names.map(n => model.params[n]));
+    }
+    this.size = this.layout.size;
+  }
+
+  /** The model's parameters at creation, flattened (a copy). */
+  initialParameters(): Float64Array {
+    return this.initial.slice();
+  }
+
+  /** The batch the function currently evaluates on (index into the batch list). */
+  get batchIndex(): number { return this.current; }
+  get batchCount(): number { return this.batches.length; }
+
+  private share(): number {
+    return this.batches[this.current].n / this.datasetSize;
+  }
+
+  private count(kind: 'objective' | 'gradient' | 'exact' | 'gauss-newton'): void {
+    const s = this.share();
+    const c = this.counts;
+    switch (kind) {
+      case 'objective': c.objectives += s; c.oracleCalls += s; break;
+      case 'gradient': c.gradients += s; c.oracleCalls += 2 * s; break;
+      case 'exact': c.hessianProducts += s; c.oracleCalls += 4 * s; break;
+      case 'gauss-newton': c.hessianProducts += s; c.oracleCalls += 2 * s; break;
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new Error('petscml: this TfjsFunction has been disposed');
+  }
+
+  /**
+   * The parameter tensors at x, reused while x is unchanged (a solver evaluates many products at
+   * one point). For a LayersModel these are its variables, assigned from x.
+   */
+  private paramsAt(x: Float64Array): tf.Tensor[] {
+    this.checkAlive();
+    if (this.point && equalArrays(this.point.x, x)) return this.point.params;
+    if (this.variables) {
+      const values = this.layout.fold(x);
+      this.variables.forEach((v, i) => v.assign(values[i]));
+      tf.dispose(values);
+      this.point = { x: x.slice(), params: this.variables };
+    } else {
+      if (this.point) tf.dispose(this.point.params);
+      this.point = { x: x.slice(), params: this.layout.fold(x) };
+    }
+    return this.point.params;
+  }
+
+  private lossAt(params: readonly tf.Tensor[], batch: OwnedBatch): tf.Scalar {
+    return this.loss(this.forwardFn(params, batch.x), batch.y);
+  }
+
+  objective(x: Float64Array): number {
+    const params = this.paramsAt(x);
+    const batch = this.batches[this.current];
+    const f = tf.tidy(() => this.lossAt(params, batch));
+    const value = f.dataSync()[0];
+    f.dispose();
+    this.count('objective');
+    return value;
+  }
+
+  gradient(x: Float64Array, g: Float64Array): void {
+    this.objectiveAndGradient(x, g);
+  }
+
+  objectiveAndGradient(x: Float64Array, g: Float64Array): number {
+    const params = this.paramsAt(x);
+    const batch = this.batches[this.current];
+    const out = tf.tidy(() => {
+      const { value, grads } = tf.valueAndGrads((...p: tf.Tensor[]) => this.lossAt(p, batch))(params);
+      return [value, ...grads];
+    });
+    try {
+      this.layout.flattenInto(out.slice(1), g);
+      const value = out[0].dataSync()[0];
+      this.count('gradient');
+      // f comes with the gradient's forward pass: counted as a gradient (2 calls), no more.
+      return value;
+    } finally {
+      tf.dispose(out);
+    }
+  }
+
+  hessian(kind: HessianKind): HessianOperator {
+    if (kind !== 'exact' && kind !== 'gauss-newton') throw new Error(`petscml: unknown Hessian kind '${String(kind)}'`);
+    return kind === 'exact' ? new ExactHessian(this) : new GaussNewtonHessian(this);
+  }
+
+  /** @internal exact H v at the current point. */
+  exactProduct(x: Float64Array, v: Float64Array, y: Float64Array): void {
+    const params = this.paramsAt(x);
+    const batch = this.batches[this.current];
+    const vs = this.layout.fold(v);
+    let out: tf.Tensor[] = [];
+    try {
+      out = tf.tidy(() => tf.grads((...p: tf.Tensor[]) => {
+        const g = withExactSecondOrder(() => tf.grads((...q: tf.Tensor[]) => this.lossAt(q, batch))(p));
+        return dot(g, vs);
+      })(params));
+      this.layout.flattenInto(out, y);
+    } catch (e) {
+      throw translateGradientError(e);
+    } finally {
+      tf.dispose(vs);
+      tf.dispose(out);
+    }
+    this.count('exact');
+  }
+
+  /** @internal The model output at x on the current batch (kept; the caller disposes). */
+  predictCurrent(x: Float64Array): tf.Tensor {
+    const params = this.paramsAt(x);
+    const batch = this.batches[this.current];
+    return tf.tidy(() => this.forwardFn(params, batch.x));
+  }
+
+  /** @internal J^T H_loss J v at x, with z = model output at x (from predictCurrent). */
+  gaussNewtonProduct(x: Float64Array, z: tf.Tensor, v: Float64Array, y: Float64Array): void {
+    const params = this.paramsAt(x);
+    const batch = this.batches[this.current];
+    const vs = this.layout.fold(v);
+    let out: tf.Tensor[] = [];
+    try {
+      out = tf.tidy(() => {
+        const vjp = (dz: tf.Tensor) => tf.grads((...p: tf.Tensor[]) => this.forwardFn(p, batch.x))(params, dz);
+        // J v = d/du <J^T u, v>: linear in u, so any u works; zeros avoids an extra buffer pass.
+        const u = tf.zerosLike(z);
+        const jv = tf.grad((uu: tf.Tensor) => dot(vjp(uu), vs))(u);
+        const hjv = withExactSecondOrder(() =>
+          tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), jv)))(z));
+        return vjp(hjv);
+      });
+      this.layout.flattenInto(out, y);
+    } catch (e) {
+      throw translateGradientError(e);
+    } finally {
+      tf.dispose(vs);
+      tf.dispose(out);
+    }
+    this.count('gauss-newton');
+  }
+
+  /**
+   * TAO's per-iteration hook. Each iteration consumes one batch (counted in epochs). With
+   * several batches, iterations after the first move to the next batch and return f and g at x
+   * on it (TAO 3.18 does not recompute them); the first iteration keeps the batch the solver's
+   * initial evaluation used. Full batch: returns undefined.
+   */
+  update(iteration: number, x: Float64Array, g: Float64Array): number | undefined {
+    this.checkAlive();
+    const first = this.updates === 0;
+    this.updates++;
+    if (this.batches.length === 1 || first) {
+      this.counts.epochs += this.share();
+      return undefined;
+    }
+    void iteration;
+    this.current = (this.current + 1) % this.batches.length;
+    this.counts.epochs += this.share();
+    return this.objectiveAndGradient(x, g);
+  }
+
+  /** Moves to batch `index` without evaluating (for callers driving mini-batches themselves). */
+  selectBatch(index: number): void {
+    if (!(index >= 0 && index < this.batches.length)) throw new Error(`petscml: batch index ${index} out of range`);
+    this.current = index;
+  }
+
+  /** The model's prediction at parameters x for inputs (a new tensor, caller disposes). */
+  predict(x: Float64Array, inputs: tf.Tensor): tf.Tensor {
+    const params = this.paramsAt(x);
+    return tf.tidy(() => this.forwardFn(params, inputs));
+  }
+
+  /** A metric (default: mean relative error, eq. 7) of the model at x on a data set. */
+  evaluate(x: Float64Array, data: Batch, metric: Metric = meanRelativeError): number {
+    const params = this.paramsAt(x);
+    const b = ownBatch(data);
+    try {
+      const m = tf.tidy(() => metric(this.forwardFn(params, b.x), b.y));
+      const value = m.dataSync()[0];
+      m.dispose();
+      return value;
+    } finally {
+      tf.dispose([b.x, b.y]);
+    }
+  }
+
+  /** Writes x into the model (a LayersModel's variables; otherwise kept for predict). */
+  setParameters(x: Float64Array): void {
+    this.paramsAt(x);
+  }
+
+  /** Releases every tensor this function owns (not a LayersModel's own variables). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.point && !this.variables) tf.dispose(this.point.params);
+    this.point = undefined;
+    for (const b of this.batches) tf.dispose([b.x, b.y]);
+    this.batches.length = 0;
+  }
+}
+
+class ExactHessian implements HessianOperator {
+  readonly kind = 'exact' as const;
+  private x: Float64Array | undefined;
+  constructor(private readonly fn: TfjsFunction) {}
+  setPoint(x: Float64Array): void { this.x = x.slice(); }
+  apply(v: Float64Array, y: Float64Array): void {
+    if (!this.x) throw new Error('petscml: Hessian apply before setPoint');
+    this.fn.exactProduct(this.x, v, y);
+  }
+}
+
+class GaussNewtonHessian implements HessianOperator {
+  readonly kind = 'gauss-newton' as const;
+  private x: Float64Array | undefined;
+  private z: tf.Tensor | undefined;
+  private batch = -1;
+  constructor(private readonly fn: TfjsFunction) {}
+  setPoint(x: Float64Array): void {
+    this.x = x.slice();
+    this.z?.dispose();
+    this.z = undefined;
+  }
+  apply(v: Float64Array, y: Float64Array): void {
+    if (!this.x) throw new Error('petscml: Hessian apply before setPoint');
+    // The output at the point is shared by every product there; recomputed if the batch moved.
+    if (!this.z || this.batch !== this.fn.batchIndex) {
+      this.z?.dispose();
+      this.z = this.fn.predictCurrent(this.x);
+      this.batch = this.fn.batchIndex;
+    }
+    this.fn.gaussNewtonProduct(this.x, this.z, v, y);
+  }
+  /** Releases the cached model output. */
+  dispose(): void { this.z?.dispose(); this.z = undefined; }
+}
+
+/**
+ * Starts the backend, reads the data and builds the function. Parameters are flattened in the
+ * order documented in parameters.ts.
+ */
+export async function createTfjsFunction(options: TfjsFunctionOptions): Promise<TfjsFunction & { backend: BackendChoice }> {
+  const backend = await initBackend(options);
+  if (backend.name === 'wasm') installFastWasmKernels();
+  const loss = resolveLoss(options.loss);
+  const batches: OwnedBatch[] = [];
+  try {
+    const data = options.data;
+    if (isBatch(data)) {
+      const all = ownBatch(data);
+      const bs = options.batchSize;
+      if (bs === undefined || bs >= all.n) {
+        batches.push(all);
+      } else {
+        if (!(Number.isInteger(bs) && bs > 0)) throw new Error(`petscml: batchSize must be a positive integer, got ${bs}`);
+        for (let start = 0; start < all.n; start += bs) {
+          const size = Math.min(bs, all.n - start);
+          batches.push({ x: tf.slice(all.x, start, size), y: tf.slice(all.y, start, size), n: size });
+        }
+        tf.dispose([all.x, all.y]);
+      }
+    } else if (data && typeof (data as AsyncIterable<Batch>)[Symbol.asyncIterator] === 'function') {
+      for await (const b of data as AsyncIterable<Batch>) batches.push(ownBatch(b));
+    } else if (data && typeof (data as Iterable<Batch>)[Symbol.iterator] === 'function') {
+      for (const b of data as Iterable<Batch>) batches.push(ownBatch(b));
+    } else {
+      throw new Error('petscml: data must be {x, y}, an iterable or an async iterable of {x, y} batches');
+    }
+    const fn = new TfjsFunction(options.model, loss, batches) as TfjsFunction & { backend: BackendChoice };
+    Object.defineProperty(fn, 'backend', { value: backend, enumerable: true });
+    return fn;
+  } catch (e) {
+    for (const b of batches) tf.dispose([b.x, b.y]);
+    throw e;
+  }
+}
