@@ -191,6 +191,21 @@ const replacements: tf.GradConfig[] = [
 ];
 
 let installed = false;
+const stockConfigs = new Map<string, tf.GradConfig>();
+
+/**
+ * The gradient tfjs itself registered for `kernelName` before petscml replaced or guarded it
+ * (for tests that show the stock one is wrong, and for debugging).
+ */
+export function stockGradientConfig(kernelName: string): tf.GradConfig | undefined {
+  return stockConfigs.get(kernelName);
+}
+
+/** The gradient petscml registers for `kernelName` (a replacement, or the guarded stock one). */
+export function installedGradientConfig(kernelName: string): tf.GradConfig | undefined {
+  return installedConfigs.get(kernelName);
+}
+const installedConfigs = new Map<string, tf.GradConfig>();
 
 function allKernelNames(): string[] {
   // tfjs exports every kernel name as a string constant equal to its own name.
@@ -205,7 +220,14 @@ function allKernelNames(): string[] {
 export function installSecondOrderGradients(): void {
   if (installed) return;
   installed = true;
-  for (const config of replacements) tf.registerGradient(config);
+  for (const name of allKernelNames()) {
+    const config = tf.getGradient(name) as tf.GradConfig | undefined;
+    if (config) stockConfigs.set(name, config);
+  }
+  for (const config of replacements) {
+    tf.registerGradient(config);
+    installedConfigs.set(config.kernelName, config);
+  }
 
   const certified = new Set(CERTIFIED_SECOND_ORDER_OPS);
   for (const name of allKernelNames()) {
@@ -213,13 +235,15 @@ export function installSecondOrderGradients(): void {
     const config = tf.getGradient(name) as tf.GradConfig | undefined;
     if (!config) continue;
     const inner = config.gradFunc as unknown as GradFunc;
-    tf.registerGradient({
+    const guarded: tf.GradConfig = {
       ...config,
       gradFunc: ((dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
         if (guard.exactDepth > 0) throw new UnsupportedSecondDerivativeError(name);
         return inner(dy, saved, attrs);
       }) as unknown as tf.GradFunc,
-    });
+    };
+    tf.registerGradient(guarded);
+    installedConfigs.set(name, guarded);
   }
 
   const eng = engine();

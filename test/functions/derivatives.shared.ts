@@ -1,0 +1,282 @@
+/**
+ * The derivative-check suite, run per backend (one test file per backend: the backend is
+ * process-global and vitest forks one process per file).
+ *
+ * Tolerance: results are compared norm-wise, ||tfjs - ref|| / ||ref||, against the float64
+ * reference. tfjs rounds every op to float32 (unit roundoff u = 6e-8); on these small nets
+ * (<= 6 ops per path, sums of <= 40 terms) the measured errors are <= 3.3e-7 (~6 u) for f, g, Hv
+ * and GN v on cpu and wasm (PETSCML_SHOW_ERRORS=1 prints them). TOL = 1e-5 (~170 u) allows for
+ * cancellation on other inputs and is still 1000x below the errors of the bugs this suite exists
+ * to catch (stock tanh: ~30%, sigmoid: ~2%, a dropped second-order term: O(1)).
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import {
+  createTfjsFunction, TfjsFunction, geluTanh, geluErf, rational, dftBasis, fourierLayer1d,
+  meanSquaredRelativeError, stockGradientConfig, installedGradientConfig, type BackendName,
+} from '../../src/functions';
+import { Tape, Node, M, acts, matmul, matmulConst, softmaxRows, mse, msre, reference } from './reference';
+
+export const TOL = 1e-5;
+
+export function relErr(a: Float64Array | number[], b: Float64Array | number[]): number {
+  let num = 0; let den = 0;
+  for (let i = 0; i < b.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
+  return Math.sqrt(num / den);
+}
+
+/** Deterministic pseudo-random numbers (no dependence on tfjs's generator). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32 * 2 - 1; };
+}
+
+const IN = 3; const HID = 5; const OUT = 2; const N = 4;
+
+function randArray(n: number, r: () => number, scale = 1): Float64Array {
+  return Float64Array.from({ length: n }, () => scale * r());
+}
+
+function toRows(a: ArrayLike<number>, rows: number, cols: number): number[][] {
+  return Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => a[i * cols + j]));
+}
+
+type TfAct = (x: tf.Tensor) => tf.Tensor;
+const tfActs: Record<string, TfAct> = {
+  tanh: tf.tanh, sigmoid: tf.sigmoid, exp: tf.exp, elu: tf.elu, relu: tf.relu, sin: tf.sin,
+  softplus: tf.softplus, geluTanh, geluErf, linear: x => x,
+};
+
+interface Case {
+  fn: TfjsFunction;
+  w: Float64Array;
+  v: Float64Array;
+  build: (t: Tape, p: Node[]) => M;
+  loss: (t: Tape, z: M) => Node;
+}
+
+/** 3 -> 5 (act) -> 2 MLP as a plain-function model, and its float64 twin. */
+async function mlpCase(act: string, seed: number, opts: { msreLoss?: boolean; softmax?: boolean } = {}): Promise<Case> {
+  const r = rng(seed);
+  const xs = randArray(N * IN, r);
+  const ys = randArray(N * OUT, r);
+  const sizes = { w1: IN * HID, b1: HID, w2: HID * OUT, b2: OUT };
+  const w = randArray(sizes.w1 + sizes.b1 + sizes.w2 + sizes.b2, r, 0.8);
+  const v = randArray(w.length, r);
+  const hidden: TfAct = opts.softmax ? (x => tf.softmax(x)) : tfActs[act];
+  const fn = await createTfjsFunction({
+    quiet: true,
+    model: {
+      params: { w1: tf.zeros([IN, HID]), b1: tf.zeros([HID]), w2: tf.zeros([HID, OUT]), b2: tf.zeros([OUT]) },
+      apply: (p, x) => tf.add(tf.matMul(hidden(tf.add(tf.matMul(x, p.w1), p.b1)), p.w2), p.b2),
+    },
+    loss: opts.msreLoss ? meanSquaredRelativeError : 'mse',
+    data: { x: { values: xs, shape: [N, IN] }, y: { values: ys, shape: [N, OUT] } },
+  });
+  const X = toRows(xs, N, IN);
+  const Y = toRows(ys, N, OUT);
+  const build = (t: Tape, p: Node[]): M => {
+    let k = 0;
+    const take = (rows: number, cols: number): M => Array.from({ length: rows }, () => Array.from({ length: cols }, () => p[k++]));
+    const W1 = take(IN, HID); const B1 = take(1, HID)[0]; const W2 = take(HID, OUT); const B2 = take(1, OUT)[0];
+    const xN = X.map(row => row.map(c => t.const(c)));
+    let h = matmul(t, xN, W1).map(row => row.map((z, j) => t.add(z, B1[j])));
+    h = opts.softmax ? softmaxRows(t, h) : h.map(row => row.map(z => acts[act](t, z)));
+    return matmul(t, h, W2).map(row => row.map((z, j) => t.add(z, B2[j])));
+  };
+  return { fn, w, v, build, loss: (t, z) => (opts.msreLoss ? msre : mse)(t, z, Y) };
+}
+
+/** A rational-activation MLP: trainable coefficients a [4], b [3]. */
+async function rationalCase(seed: number): Promise<Case> {
+  const r = rng(seed);
+  const xs = randArray(N * IN, r);
+  const ys = randArray(N * OUT, r);
+  const nW = IN * HID + HID + HID * OUT + OUT;
+  const w = Float64Array.from([...randArray(nW, r, 0.8), 1.1915, 1.5957, 0.5, 0.0218, 2.383, 0.1, 1.0]);
+  const v = randArray(w.length, r);
+  const fn = await createTfjsFunction({
+    quiet: true,
+    model: {
+      params: { w1: tf.zeros([IN, HID]), b1: tf.zeros([HID]), w2: tf.zeros([HID, OUT]), b2: tf.zeros([OUT]), a: tf.zeros([4]), b: tf.zeros([3]) },
+      apply: (p, x) => tf.add(tf.matMul(rational(tf.add(tf.matMul(x, p.w1), p.b1), p.a, p.b), p.w2), p.b2),
+    },
+    data: { x: { values: xs, shape: [N, IN] }, y: { values: ys, shape: [N, OUT] } },
+  });
+  const X = toRows(xs, N, IN); const Y = toRows(ys, N, OUT);
+  const build = (t: Tape, p: Node[]): M => {
+    let k = 0;
+    const take = (rows: number, cols: number): M => Array.from({ length: rows }, () => Array.from({ length: cols }, () => p[k++]));
+    const W1 = take(IN, HID); const B1 = take(1, HID)[0]; const W2 = take(HID, OUT); const B2 = take(1, OUT)[0];
+    const A = take(1, 4)[0]; const B = take(1, 3)[0];
+    const rat = (x: Node) => {
+      const x2 = t.mul(x, x); const x3 = t.mul(x2, x);
+      const P = t.sum([A[0], t.mul(A[1], x), t.mul(A[2], x2), t.mul(A[3], x3)]);
+      const Q = t.sum([B[0], t.mul(B[1], x), t.mul(B[2], x2)]);
+      return t.div(P, Q);
+    };
+    const xN = X.map(row => row.map(c => t.const(c)));
+    const h = matmul(t, xN, W1).map(row => row.map((z, j) => rat(t.add(z, B1[j]))));
+    return matmul(t, h, W2).map(row => row.map((z, j) => t.add(z, B2[j])));
+  };
+  return { fn, w, v, build, loss: (t, z) => mse(t, z, Y) };
+}
+
+/**
+ * Lift (1 -> C channels) -> Fourier layer (DFT matrices, M modes) -> gelu -> project (C -> 1).
+ * The reference computes the truncated DFT from its own definition, in float64.
+ */
+async function fourierCase(seed: number): Promise<Case> {
+  const B = 2; const n = 8; const C = 2; const modes = 3;
+  const r = rng(seed);
+  const xs = randArray(B * n, r);
+  const ys = randArray(B * n, r);
+  const sizes = [C, modes * C * C, modes * C * C, C];
+  const w = randArray(sizes.reduce((a, b) => a + b), r, 0.8);
+  const v = randArray(w.length, r);
+  const basis = dftBasis(n, modes);
+  const fn = await createTfjsFunction({
+    quiet: true,
+    model: {
+      params: { lift: tf.zeros([1, C]), wRe: tf.zeros([modes, C, C]), wIm: tf.zeros([modes, C, C]), proj: tf.zeros([C, 1]) },
+      apply: (p, x) => {
+        const lifted = tf.reshape(tf.matMul(tf.reshape(x, [B * n, 1]), p.lift), [B, n, C]) as tf.Tensor3D;
+        const f = geluTanh(fourierLayer1d(lifted, p.wRe as tf.Tensor3D, p.wIm as tf.Tensor3D, basis));
+        return tf.reshape(tf.matMul(tf.reshape(f, [B * n, C]), p.proj), [B, n]);
+      },
+    },
+    data: { x: { values: xs, shape: [B, n] }, y: { values: ys, shape: [B, n] } },
+  });
+  const X = toRows(xs, B, n); const Y = toRows(ys, B, n);
+  const build = (t: Tape, p: Node[]): M => {
+    let k = 0;
+    const lift = Array.from({ length: C }, () => p[k++]);
+    const wRe = Array.from({ length: modes }, () => Array.from({ length: C }, () => Array.from({ length: C }, () => p[k++])));
+    const wIm = Array.from({ length: modes }, () => Array.from({ length: C }, () => Array.from({ length: C }, () => p[k++])));
+    const proj = Array.from({ length: C }, () => p[k++]);
+    return X.map(row => {
+      const a = row.map(xj => lift.map(l => t.scale(l, xj))); // [n][C]
+      // X_k^c = sum_j a_j^c e^{-2 pi i k j / n}
+      const re = Array.from({ length: modes }, (_, kk) => Array.from({ length: C }, (_, c) =>
+        t.sum(a.map((aj, j) => t.scale(aj[c], Math.cos(2 * Math.PI * kk * j / n))))));
+      const im = Array.from({ length: modes }, (_, kk) => Array.from({ length: C }, (_, c) =>
+        t.sum(a.map((aj, j) => t.scale(aj[c], -Math.sin(2 * Math.PI * kk * j / n))))));
+      // Y_k^o = sum_c X_k^c W_k^{c,o} (complex)
+      const oRe = re.map((rk, kk) => Array.from({ length: C }, (_, o) => t.sum(rk.map((xr, c) =>
+        t.sub(t.mul(xr, wRe[kk][c][o]), t.mul(im[kk][c], wIm[kk][c][o]))))));
+      const oIm = re.map((rk, kk) => Array.from({ length: C }, (_, o) => t.sum(rk.map((xr, c) =>
+        t.add(t.mul(xr, wIm[kk][c][o]), t.mul(im[kk][c], wRe[kk][c][o]))))));
+      // y_j = (1/n) Re sum over the Hermitian-extended spectrum (modes 1.. counted twice).
+      return Array.from({ length: n }, (_, j) => {
+        const outs = Array.from({ length: C }, (_, o) => {
+          const terms: Node[] = [];
+          for (let kk = 0; kk < modes; kk++) {
+            const wgt = (kk === 0 ? 1 : 2) / n;
+            const th = 2 * Math.PI * kk * j / n;
+            terms.push(t.scale(oRe[kk][o], wgt * Math.cos(th)), t.scale(oIm[kk][o], -wgt * Math.sin(th)));
+          }
+          return acts.geluTanh(t, t.sum(terms));
+        });
+        return t.sum(outs.map((h, o) => t.mul(h, proj[o])));
+      });
+    });
+  };
+  return { fn, w, v, build, loss: (t, z) => mse(t, z, Y) };
+}
+
+function check(c: Case) {
+  const ref = reference(c.w, c.v, c.build, c.loss);
+  const g = new Float64Array(c.fn.size);
+  const f = c.fn.objectiveAndGradient(c.w, g);
+  const f0 = c.fn.objective(c.w);
+  const hv = new Float64Array(c.fn.size);
+  const H = c.fn.hessian('exact'); H.setPoint(c.w); H.apply(c.v, hv);
+  const gnv = new Float64Array(c.fn.size);
+  const G = c.fn.hessian('gauss-newton'); G.setPoint(c.w); G.apply(c.v, gnv);
+  const errs = {
+    f: Math.abs(f - ref.f) / Math.abs(ref.f), f0: Math.abs(f0 - ref.f) / Math.abs(ref.f),
+    g: relErr(g, ref.g), hv: relErr(hv, ref.hv), gnv: relErr(gnv, ref.gnv),
+  };
+  c.fn.dispose();
+  if (process.env.PETSCML_SHOW_ERRORS) console.log(JSON.stringify(errs));
+  return errs;
+}
+
+export function defineDerivativeSuite(backend: BackendName) {
+  describe(`derivatives against a float64 reference (${backend})`, () => {
+    beforeAll(async () => {
+      const { initBackend } = await import('../../src/functions');
+      await initBackend({ backend, quiet: true });
+    });
+
+    const activations = ['linear', 'tanh', 'sigmoid', 'exp', 'elu', 'relu', 'sin', 'softplus', 'geluTanh', 'geluErf'];
+    for (const [i, act] of activations.entries()) {
+      it(`dense + ${act}: f, g, exact Hv, Gauss-Newton v`, async () => {
+        const e = check(await mlpCase(act, 11 + i));
+        expect(e.f).toBeLessThan(TOL); expect(e.f0).toBeLessThan(TOL);
+        expect(e.g).toBeLessThan(TOL); expect(e.hv).toBeLessThan(TOL); expect(e.gnv).toBeLessThan(TOL);
+      });
+    }
+
+    it('dense + softmax', async () => {
+      const e = check(await mlpCase('softmax', 5, { softmax: true }));
+      expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+    });
+
+    it('rational activation with trainable coefficients', async () => {
+      const e = check(await rationalCase(7));
+      expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+    });
+
+    it('Fourier layer (DFT matrices) + gelu', async () => {
+      const e = check(await fourierCase(9));
+      expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+    });
+
+    it('mean squared relative error loss (eq. 6), tanh', async () => {
+      const e = check(await mlpCase('tanh', 21, { msreLoss: true }));
+      expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+    });
+
+    it('a tf.LayersModel (Dense tanh -> Dense) flattened kernel-then-bias, layer by layer', async () => {
+      const r = rng(31);
+      const xs = randArray(N * IN, r); const ys = randArray(N * OUT, r);
+      const model = tf.sequential({ layers: [
+        tf.layers.dense({ units: HID, activation: 'tanh', inputShape: [IN] }),
+        tf.layers.dense({ units: OUT }),
+      ] });
+      const fn = await createTfjsFunction({
+        quiet: true, model,
+        data: { x: { values: xs, shape: [N, IN] }, y: { values: ys, shape: [N, OUT] } },
+      });
+      expect(fn.layout.entries.map(e => e.shape)).toEqual([[IN, HID], [HID], [HID, OUT], [OUT]]);
+      const twin = await mlpCase('tanh', 31);
+      // Same data stream (same seed) as mlpCase: reuse its reference with the model's own weights.
+      const w = randArray(fn.size, r, 0.8); const v = randArray(fn.size, r);
+      const c: Case = { ...twin, fn, w, v };
+      twin.fn.dispose();
+      const e = check(c);
+      expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+      model.dispose();
+    });
+
+    it('the stock tfjs Tanh gradient gives a wrong exact Hv (so this suite would catch a regression)', async () => {
+      const stock = stockGradientConfig('Tanh');
+      const fixed = installedGradientConfig('Tanh');
+      expect(stock).toBeDefined(); expect(fixed).toBeDefined();
+      const c = await mlpCase('tanh', 12);
+      const ref = reference(c.w, c.v, c.build, c.loss);
+      const hv = new Float64Array(c.fn.size);
+      tf.registerGradient(stock!);
+      try {
+        const H = c.fn.hessian('exact'); H.setPoint(c.w); H.apply(c.v, hv);
+      } finally {
+        tf.registerGradient(fixed!);
+      }
+      expect(relErr(hv, ref.hv)).toBeGreaterThan(0.01);
+      const H = c.fn.hessian('exact'); H.setPoint(c.w); H.apply(c.v, hv);
+      expect(relErr(hv, ref.hv)).toBeLessThan(TOL);
+      c.fn.dispose();
+    });
+  });
+}
