@@ -58,6 +58,29 @@ const guard = { exactDepth: 0 };
  * for X" on the second pass is translated to the same error.
  */
 export function withExactSecondOrder<T>(f: () => T): T {
+  return disposingKeptOnError(() => withGuard(f));
+}
+
+/**
+ * Runs f; if it throws, disposes the tensors tfjs kept for a backward pass that never ran
+ * (the tape's saved tensors outlive tidy scopes), so a refused Hessian product leaks nothing.
+ */
+export function disposingKeptOnError<T>(f: () => T): T {
+  const eng = tf.engine() as unknown as { keep: <X extends tf.Tensor>(t: X) => X };
+  const stockKeep = eng.keep;
+  const kept: tf.Tensor[] = [];
+  eng.keep = <X extends tf.Tensor>(t: X): X => { kept.push(t); return stockKeep.call(eng, t) as X; };
+  try {
+    return f();
+  } catch (e) {
+    for (const t of kept) if (!t.isDisposed) t.dispose();
+    throw e;
+  } finally {
+    eng.keep = stockKeep;
+  }
+}
+
+function withGuard<T>(f: () => T): T {
   guard.exactDepth++;
   try {
     return f();

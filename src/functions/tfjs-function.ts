@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HessianKind, HessianOperator, ObjectiveFunction, OracleCounts } from './types';
 import { initBackend, type BackendOptions, type BackendChoice } from './backend';
-import { installFastWasmKernels, translateGradientError, withExactSecondOrder } from './gradients';
+import { disposingKeptOnError, installFastWasmKernels, translateGradientError, withExactSecondOrder } from './gradients';
 import { ParameterLayout } from './parameters';
 import { resolveLoss, meanRelativeError, type Loss, type LossName, type Metric } from './losses';
 
@@ -228,10 +228,10 @@ export class TfjsFunction implements ObjectiveFunction {
     const vs = this.layout.fold(v);
     let out: tf.Tensor[] = [];
     try {
-      out = tf.tidy(() => tf.grads((...p: tf.Tensor[]) => {
+      out = disposingKeptOnError(() => tf.tidy(() => tf.grads((...p: tf.Tensor[]) => {
         const g = withExactSecondOrder(() => tf.grads((...q: tf.Tensor[]) => this.lossAt(q, batch))(p));
         return dot(g, vs);
-      })(params));
+      })(params)));
       this.layout.flattenInto(out, y);
     } catch (e) {
       throw translateGradientError(e);
@@ -256,7 +256,7 @@ export class TfjsFunction implements ObjectiveFunction {
     const vs = this.layout.fold(v);
     let out: tf.Tensor[] = [];
     try {
-      out = tf.tidy(() => {
+      out = disposingKeptOnError(() => tf.tidy(() => {
         const vjp = (dz: tf.Tensor) => tf.grads((...p: tf.Tensor[]) => this.forwardFn(p, batch.x))(params, dz);
         // J v = d/du <J^T u, v>: linear in u, so any u works; zeros avoids an extra buffer pass.
         const u = tf.zerosLike(z);
@@ -264,7 +264,7 @@ export class TfjsFunction implements ObjectiveFunction {
         const hjv = withExactSecondOrder(() =>
           tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), jv)))(z));
         return vjp(hjv);
-      });
+      }));
       this.layout.flattenInto(out, y);
     } catch (e) {
       throw translateGradientError(e);
