@@ -75,6 +75,17 @@ MPI_Comm CommFrom(const Napi::Value &v);
     if (pml::RethrowStash(env)) return ret;                                                        \
   } while (0)
 
+// For a code already returned by a PETSc call made after ResetErrorRecord(): keeps PETSc's record.
+#define PML_CHECK_CODE(env, code, ret)                                                             \
+  do {                                                                                             \
+    PetscErrorCode pml_ierr_ = (code);                                                             \
+    if (pml_ierr_) {                                                                               \
+      if (!pml::RethrowStash(env)) pml::ThrowPetsc(env, pml_ierr_);                                \
+      return ret;                                                                                  \
+    }                                                                                              \
+    if (pml::RethrowStash(env)) return ret;                                                        \
+  } while (0)
+
 #define PML_THROW(env, msg, ret)                                                                   \
   do {                                                                                             \
     Napi::Error::New(env, msg).ThrowAsJavaScriptException();                                       \

@@ -55,7 +55,7 @@ static void ThrowTyped(Napi::Env env, PetscErrorCode code, const std::string &me
                        const std::vector<std::string> &traceback) {
   const char *generic = nullptr;
   PetscErrorMessage(code, &generic, nullptr);
-  std::string text = generic ? generic : "PETSc error";
+  std::string text = generic ? generic : "PETSc error " + std::to_string(code);
   if (!message.empty()) text += ": " + message;
   Napi::Object err;
   if (!g_errorClass.IsEmpty()) {

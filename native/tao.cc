@@ -389,7 +389,7 @@ private:
       if (!ierr) ierr = TaoSolve(h_);
       c->inSolve = false;
     }
-    PML_CHECK(env, ierr, env.Undefined());
+    PML_CHECK_CODE(env, ierr, env.Undefined());
     return GetStatus(info);
   }
   Napi::Value GetStatus(const Napi::CallbackInfo &info) {

@@ -135,11 +135,12 @@ private:
     Napi::Value r;
     {
       CallbackScope scope(env);
+      ResetErrorRecord();
       PML_CHECK(env, VecGetArray(h_, &a), env.Undefined());
       r = fn.Call({ViewOf(env, h_, a, n)});
       PetscErrorCode ierr = VecRestoreArray(h_, &a);
       if (env.IsExceptionPending()) return env.Undefined();
-      PML_CHECK(env, ierr, env.Undefined());
+      PML_CHECK_CODE(env, ierr, env.Undefined());
     }
     return r;
   }
@@ -217,6 +218,7 @@ private:
     VecScatter sc;
     Vec all;
     PML_CHECK(env, VecScatterCreateToAll(h_, &sc, &all), env.Undefined());
+    ResetErrorRecord();
     PetscErrorCode ierr = VecScatterBegin(sc, h_, all, INSERT_VALUES, SCATTER_FORWARD);
     if (!ierr) ierr = VecScatterEnd(sc, h_, all, INSERT_VALUES, SCATTER_FORWARD);
     PetscInt n = 0;
@@ -230,7 +232,7 @@ private:
     }
     VecScatterDestroy(&sc);
     VecDestroy(&all);
-    PML_CHECK(env, ierr, env.Undefined());
+    PML_CHECK_CODE(env, ierr, env.Undefined());
     return out;
   }
   friend Vec VecFrom(Napi::Env, const Napi::Value &, const char *);

@@ -169,7 +169,11 @@ export class Tao {
     this.handle.setCallback('update', checkFunction<(i: number) => void>('Tao.setUpdate', fn));
     return this;
   }
-  /** Called after every iteration (and at the start) with the solver's status. Replaces any earlier monitor. */
+  /**
+   * Called after every iteration (and at the start) with the solver's status. Replaces any earlier
+   * monitor. As in PETSc, Newton-type solvers may report an iteration number more than once
+   * (BNK's initialization, rejected trust-region steps).
+   */
   setMonitor(fn: ((status: TaoStatus) => void) | null): this {
     this.handle.setCallback('monitor', fn === null ? null : checkFunction<(s: NativeTaoStatus) => void>('Tao.setMonitor', fn));
     return this;
