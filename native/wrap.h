@@ -23,6 +23,7 @@ public:
       return nullptr;
     }
     T *t = T::Unwrap(v.As<Napi::Object>());
+    if (!t->Alive(env)) return nullptr;
     if (!t->h_) {
       Napi::Error::New(env, std::string("this ") + T::kName + " has been destroyed").ThrowAsJavaScriptException();
       return nullptr;
@@ -41,6 +42,10 @@ public:
 
 protected:
   bool Alive(Napi::Env env) {
+    if (h_ && !PetscIsLive()) {
+      Napi::Error::New(env, std::string("PETSc has been finalized: this ") + T::kName + " can no longer be used").ThrowAsJavaScriptException();
+      return false;
+    }
     if (h_) return true;
     Napi::Error::New(env, std::string("this ") + T::kName + " has been destroyed").ThrowAsJavaScriptException();
     return false;

@@ -39,6 +39,14 @@ export function initialize(opts: InitOptions = {}): World {
   }
   world = n.initialize([program, ...args]);
   process.on('exit', (code) => onExit(n, code));
+  if (world.size > 1) {
+    // The exit hook aborts the job before Node would print the exception: say it here, by rank.
+    const rank = world.rank;
+    process.on('uncaughtExceptionMonitor', (err) => {
+      const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      process.stderr.write(`petscml: uncaught exception on rank ${rank}: ${text}\n`);
+    });
+  }
   return world;
 }
 
