@@ -1,0 +1,2 @@
+export { attachFunction } from './attach';
+export type { AttachOptions, Attached } from './attach';
