@@ -45,4 +45,29 @@ PetscErrorCode Consensus(Napi::Env env, MPI_Comm comm, bool failedHere, const ch
                     "aborted: a JavaScript callback failed on rank %d", who);
 }
 
+PetscErrorCode CallWithVecPair(PetscObject owner, Napi::FunctionReference Closures::*which, Vec x, Vec y,
+                               const char *where) {
+  Closures *c = ClosuresOf(owner, false);
+  if (!c || (c->*which).IsEmpty()) {
+    const char *cls = "object";
+    PetscObjectGetClassName(owner, &cls);
+    SETERRQ(PetscObjectComm(owner), PETSC_ERR_SUP, "no %s callback was given for this %s", where, cls);
+  }
+  Napi::Env env(c->env);
+  Napi::HandleScope scope(env);
+  const PetscScalar *xa;
+  PetscScalar *ya;
+  PetscInt nx, ny;
+  PetscCall(VecGetLocalSize(x, &nx));
+  PetscCall(VecGetLocalSize(y, &ny));
+  PetscCall(VecGetArrayRead(x, &xa));
+  PetscCall(VecGetArray(y, &ya));
+  if (which == &Closures::mult) c->nMult++;
+  (c->*which).Call({ViewOf(env, x, const_cast<PetscScalar *>(xa), nx), ViewOf(env, y, ya, ny)});
+  bool failed = env.IsExceptionPending();
+  PetscCall(VecRestoreArrayRead(x, &xa));
+  PetscCall(VecRestoreArray(y, &ya));
+  return Consensus(env, PetscObjectComm(owner), failed, where);
+}
+
 } // namespace pml

@@ -62,20 +62,8 @@ MPI_Comm CommFrom(const Napi::Value &v);
 
 } // namespace pml
 
-// Runs a PETSc call from a JS entry point; on failure throws a PetscError (or the stashed JS
-// exception that caused it) and returns `ret` from the calling function.
-#define PML_CHECK(env, expr, ret)                                                                  \
-  do {                                                                                             \
-    pml::ResetErrorRecord();                                                                       \
-    PetscErrorCode pml_ierr_ = (expr);                                                             \
-    if (pml_ierr_) {                                                                               \
-      if (!pml::RethrowStash(env)) pml::ThrowPetsc(env, pml_ierr_);                                \
-      return ret;                                                                                  \
-    }                                                                                              \
-    if (pml::RethrowStash(env)) return ret;                                                        \
-  } while (0)
-
-// For a code already returned by a PETSc call made after ResetErrorRecord(): keeps PETSc's record.
+// For a code already returned by a PETSc call made after ResetErrorRecord(): throws a PetscError
+// (or the stashed JS exception that caused it) and returns `ret` from the calling function.
 #define PML_CHECK_CODE(env, code, ret)                                                             \
   do {                                                                                             \
     PetscErrorCode pml_ierr_ = (code);                                                             \
@@ -84,6 +72,13 @@ MPI_Comm CommFrom(const Napi::Value &v);
       return ret;                                                                                  \
     }                                                                                              \
     if (pml::RethrowStash(env)) return ret;                                                        \
+  } while (0)
+
+// Runs a PETSc call from a JS entry point, with a fresh error record.
+#define PML_CHECK(env, expr, ret)                                                                  \
+  do {                                                                                             \
+    pml::ResetErrorRecord();                                                                       \
+    PML_CHECK_CODE(env, (expr), ret);                                                              \
   } while (0)
 
 #define PML_THROW(env, msg, ret)                                                                   \

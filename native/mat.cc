@@ -4,32 +4,11 @@
 namespace pml {
 namespace {
 
-// y = op(x) through a JS closure with zero-copy views of x and y.
-PetscErrorCode CallShell(Mat A, Vec x, Vec y, Napi::FunctionReference Closures::*which, const char *where) {
-  PetscObject o = reinterpret_cast<PetscObject>(A);
-  Closures *c = ClosuresOf(o, false);
-  if (!c || (c->*which).IsEmpty())
-    SETERRQ(PetscObjectComm(o), PETSC_ERR_SUP, "this shell matrix has no %s callback", where);
-  Napi::Env env(c->env);
-  Napi::HandleScope scope(env);
-  const PetscScalar *xa;
-  PetscScalar *ya;
-  PetscInt nx, ny;
-  PetscCall(VecGetLocalSize(x, &nx));
-  PetscCall(VecGetLocalSize(y, &ny));
-  PetscCall(VecGetArrayRead(x, &xa));
-  PetscCall(VecGetArray(y, &ya));
-  if (which == &Closures::mult) c->nMult++;
-  (c->*which).Call({ViewOf(env, x, const_cast<PetscScalar *>(xa), nx), ViewOf(env, y, ya, ny)});
-  bool failed = env.IsExceptionPending();
-  PetscCall(VecRestoreArrayRead(x, &xa));
-  PetscCall(VecRestoreArray(y, &ya));
-  return Consensus(env, PetscObjectComm(o), failed, where);
+PetscErrorCode ShellMult(Mat A, Vec x, Vec y) {
+  return CallWithVecPair(reinterpret_cast<PetscObject>(A), &Closures::mult, x, y, "mult");
 }
-
-PetscErrorCode ShellMult(Mat A, Vec x, Vec y) { return CallShell(A, x, y, &Closures::mult, "mult"); }
 PetscErrorCode ShellMultTranspose(Mat A, Vec x, Vec y) {
-  return CallShell(A, x, y, &Closures::multTranspose, "multTranspose");
+  return CallWithVecPair(reinterpret_cast<PetscObject>(A), &Closures::multTranspose, x, y, "multTranspose");
 }
 
 PetscErrorCode ShellGetDiagonal(Mat A, Vec d) {

@@ -5,23 +5,7 @@ namespace pml {
 namespace {
 
 PetscErrorCode ShellApply(PC pc, Vec x, Vec y) {
-  PetscObject o = reinterpret_cast<PetscObject>(pc);
-  Closures *c = ClosuresOf(o, false);
-  if (!c || c->apply.IsEmpty()) SETERRQ(PetscObjectComm(o), PETSC_ERR_SUP, "this shell preconditioner has no apply callback");
-  Napi::Env env(c->env);
-  Napi::HandleScope scope(env);
-  const PetscScalar *xa;
-  PetscScalar *ya;
-  PetscInt nx, ny;
-  PetscCall(VecGetLocalSize(x, &nx));
-  PetscCall(VecGetLocalSize(y, &ny));
-  PetscCall(VecGetArrayRead(x, &xa));
-  PetscCall(VecGetArray(y, &ya));
-  c->apply.Call({ViewOf(env, x, const_cast<PetscScalar *>(xa), nx), ViewOf(env, y, ya, ny)});
-  bool failed = env.IsExceptionPending();
-  PetscCall(VecRestoreArrayRead(x, &xa));
-  PetscCall(VecRestoreArray(y, &ya));
-  return Consensus(env, PetscObjectComm(o), failed, "PC apply");
+  return CallWithVecPair(reinterpret_cast<PetscObject>(pc), &Closures::apply, x, y, "PC apply");
 }
 
 } // namespace

@@ -121,6 +121,10 @@ Closures *ClosuresOf(PetscObject o, bool create);
 bool EnvAlive();
 void MarkEnvDead();
 
+// y = op(x) through a two-array closure (Mat shell mult, PC shell apply), with zero-copy views.
+PetscErrorCode CallWithVecPair(PetscObject owner, Napi::FunctionReference Closures::*which, Vec x, Vec y,
+                               const char *where);
+
 // After a callback: stashes a pending exception, agrees with the other ranks of comm, and returns
 // the PETSc error code every rank's trampoline must return (0 when nobody failed).
 PetscErrorCode Consensus(Napi::Env env, MPI_Comm comm, bool failedHere, const char *where);
