@@ -87,9 +87,17 @@ PetscErrorCode ObjectiveAndGradient(Tao tao, Vec X, PetscReal *f, Vec G, void *c
 }
 
 // The user's Hessian callback gets the linearization point; products go through the shell Mat.
-PetscErrorCode Hessian(Tao tao, Vec X, Mat, Mat, void *ctx) {
+PetscErrorCode Hessian(Tao tao, Vec X, Mat H, Mat P, void *ctx) {
   Closures *c = static_cast<Closures *>(ctx);
   c->nHessian++;
+  // A new Hessian starts clean: assembly drops the shifts a shell accumulates (NLS and BNLS
+  // MatShift the Hessian after each evaluation; without this the shifts pile up over the solve).
+  PetscCall(MatAssemblyBegin(H, MAT_FINAL_ASSEMBLY));
+  PetscCall(MatAssemblyEnd(H, MAT_FINAL_ASSEMBLY));
+  if (P && P != H) {
+    PetscCall(MatAssemblyBegin(P, MAT_FINAL_ASSEMBLY));
+    PetscCall(MatAssemblyEnd(P, MAT_FINAL_ASSEMBLY));
+  }
   if (c->hessian.IsEmpty()) return 0;
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
