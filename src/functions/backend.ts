@@ -9,6 +9,17 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+// tfjs's cpu backend prints an advert for tfjs-node on its first tensor, which every script that
+// builds a model before choosing a backend would show, even though petscml chooses the backend
+// itself and says which (and tfjs-node may not be installable). Only that one message is muted: when
+// no backend is chosen yet, the engine is given the one it would pick anyway in Node (cpu; wasm
+// needs an asynchronous start), marked as used.
+if (!tf.engine().backendName) {
+  void tf.setBackend('cpu');
+  const cpu = tf.engine().backend as unknown as { firstUse?: boolean };
+  if (typeof cpu.firstUse === 'boolean') cpu.firstUse = false;
+}
+
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendOptions {
