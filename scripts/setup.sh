@@ -47,7 +47,11 @@ if [ -z "${npm_config_nodedir:-}" ]; then
 fi
 
 say "installing npm dependencies"
-npm ci --no-audit --no-fund
+# `npm install` with the committed lock installs the locked versions. Not `npm ci`: npm 11.19
+# rejects its own lock files there (rollup's platform packages "missing"). --ignore-scripts: npm
+# would otherwise build the addon with node-gyp (its default for a root binding.gyp); it is built
+# with cmake-js just below, and no dependency needs an install script.
+npm install --no-audit --no-fund --ignore-scripts
 
 say "building the native addon and the TypeScript sources"
 npm run build
