@@ -118,15 +118,6 @@ Napi::Value SetErrorClassJS(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// Forces the next native call to fail inside PETSc (for tests of the error mapping).
-Napi::Value RaisePetscError(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  int code = info[0].As<Napi::Number>().Int32Value();
-  std::string msg = info[1].As<Napi::String>().Utf8Value();
-  PML_CHECK(env, PetscError(PETSC_COMM_SELF, __LINE__, "petscml_raise", __FILE__, code, PETSC_ERROR_INITIAL, "%s", msg.c_str()), env.Undefined());
-  return env.Undefined();
-}
-
 } // namespace
 
 bool PetscIsLive() { return EnvAlive() && Initialized() && !Finalized(); }
@@ -138,7 +129,6 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("state", Napi::Function::New(env, State));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassJS));
-  exports.Set("raisePetscError", Napi::Function::New(env, RaisePetscError));
   InitVec(env, exports);
   InitMat(env, exports);
   InitKSP(env, exports);

@@ -25,7 +25,6 @@ namespace pml {
 
 // A callback's JS exception, kept while PETSc unwinds its C frames (see errors.cc).
 void StashException(Napi::Env env);
-bool HasStash();
 // Throws the stashed exception (or a PetscError) into env. Returns true when something was thrown.
 bool RethrowStash(Napi::Env env);
 // Turns a PETSc error code into a pending PetscError on env, with PETSc's own message and traceback.
@@ -33,7 +32,6 @@ void ThrowPetsc(Napi::Env env, PetscErrorCode ierr);
 void ResetErrorRecord();
 void InstallErrorHandler();
 void SetErrorClass(Napi::Function ctor);
-void ThrowPetscLike(Napi::Env env, PetscErrorCode code, const std::string &message);
 
 int WorldRank();
 
@@ -53,10 +51,6 @@ private:
 
 Napi::Float64Array ViewOf(Napi::Env env, Vec v, PetscScalar *data, PetscInt n);
 void ForgetViews(Napi::Env env);
-
-// Lets a user type error escape from a trampoline as PETSC_ERR_USER.
-PetscErrorCode FailCallback(Napi::Env env, const char *what);
-PetscErrorCode FailWith(Napi::Env env, Napi::Error err, const char *what);
 
 MPI_Comm CommFrom(const Napi::Value &v);
 

@@ -80,10 +80,6 @@ void ThrowPetsc(Napi::Env env, PetscErrorCode ierr) {
   ThrowTyped(env, ierr, rec.message, rec.traceback);
 }
 
-void ThrowPetscLike(Napi::Env env, PetscErrorCode code, const std::string &message) {
-  ThrowTyped(env, code, message, {});
-}
-
 void StashException(Napi::Env env) {
   napi_value thrown = nullptr;
   if (napi_get_and_clear_last_exception(env, &thrown) != napi_ok || !thrown) return;
@@ -95,8 +91,6 @@ void StashException(Napi::Env env) {
   g_hasStash = true;
 }
 
-bool HasStash() { return g_hasStash; }
-
 bool RethrowStash(Napi::Env env) {
   if (!g_hasStash) return false;
   Napi::Value v = g_stash.Value().Get(0u);
@@ -105,17 +99,6 @@ bool RethrowStash(Napi::Env env) {
   g_record = ErrorRecord{};
   napi_throw(env, v);
   return true;
-}
-
-PetscErrorCode FailCallback(Napi::Env env, const char *what) {
-  StashException(env);
-  return PetscError(PETSC_COMM_SELF, __LINE__, what, __FILE__, PETSC_ERR_USER, PETSC_ERROR_INITIAL,
-                    "exception raised in a JavaScript callback");
-}
-
-PetscErrorCode FailWith(Napi::Env env, Napi::Error err, const char *what) {
-  err.ThrowAsJavaScriptException();
-  return FailCallback(env, what);
 }
 
 int AgreeOnFailure(MPI_Comm comm, bool failedHere) {

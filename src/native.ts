@@ -123,7 +123,6 @@ export interface NativeAddon {
   state(): { initialized: boolean; finalized: boolean };
   version(): { major: number; minor: number; subminor: number; text: string; scalarBytes: number; indexBytes: number };
   setErrorClass(ctor: new (message: string) => Error): void;
-  raisePetscError(code: number, message: string): void;
   Vec: new (comm: NativeComm, localSize: number, globalSize: number) => NativeVec;
   Mat: new (comm: NativeComm, m: number, n: number, M: number, N: number) => NativeMat;
   KSP: new (comm: NativeComm) => NativeKSP;
