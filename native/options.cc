@@ -51,6 +51,15 @@ Napi::Value GetAll(const Napi::CallbackInfo &info) {
   return s;
 }
 
+// used(name) -> whether PETSc has queried the option since it was set (what -options_left reports).
+Napi::Value Used(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = Name(info[0]);
+  PetscBool used = PETSC_FALSE;
+  PML_CHECK(env, PetscOptionsUsed(nullptr, name.c_str(), &used), env.Undefined());
+  return Napi::Boolean::New(env, used);
+}
+
 } // namespace
 
 void InitOptions(Napi::Env env, Napi::Object exports) {
@@ -60,6 +69,7 @@ void InitOptions(Napi::Env env, Napi::Object exports) {
   o.Set("clearValue", Napi::Function::New(env, ClearValue));
   o.Set("insertString", Napi::Function::New(env, InsertString));
   o.Set("getAll", Napi::Function::New(env, GetAll));
+  o.Set("used", Napi::Function::New(env, Used));
   exports.Set("options", o);
 }
 

@@ -134,6 +134,8 @@ export interface NativeAddon {
     clearValue(name: string): void;
     insertString(s: string): void;
     getAll(): string;
+    /** Whether PETSc has read the option since it was set (what -options_left reports). */
+    used(name: string): boolean;
   };
 }
 

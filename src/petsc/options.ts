@@ -41,6 +41,10 @@ export class Options {
     petsc().options.clearValue(key(this.prefix, name));
     return this;
   }
+  /** Whether PETSc has read this option since it was set (an unread option is a typo or unused). */
+  used(name: string): boolean {
+    return petsc().options.used(key(this.prefix, name));
+  }
   /** Sets several options: { tao_type: 'ntr', tao_max_it: 50 }. */
   setAll(values: Record<string, OptionValue>): this {
     for (const [k, v] of Object.entries(values)) this.set(k, v);
