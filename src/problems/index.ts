@@ -1,0 +1,2 @@
+export { darcy1d, solveDarcy1d, Random } from './darcy1d';
+export type { Darcy1d, Darcy1dOptions, ArrayDataset } from './darcy1d';
