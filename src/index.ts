@@ -2,3 +2,5 @@
 export * from './petsc';
 export * from './functions';
 export * from './solvers';
+export * from './problems';
+export type { RunRecord, HeaderRecord, IterationRecord, SummaryRecord, RecordCounts } from './monitor/record';
