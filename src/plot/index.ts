@@ -1,0 +1,2 @@
+export { plotRuns, renderFigureSvg, svgToPng, parseXAxis } from './plot';
+export type { PlotOptions, PlotResult, PlotFormat, PlotXAxis, FigureSvg } from './plot';
