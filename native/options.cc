@@ -54,7 +54,8 @@ Napi::Value GetAll(const Napi::CallbackInfo &info) {
 // used(name) -> whether PETSc has queried the option since it was set (what -options_left reports).
 Napi::Value Used(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  std::string name = Name(info[0]);
+  // The database keeps names without their dash, and PetscOptionsUsed compares them verbatim.
+  std::string name = Name(info[0]).substr(1);
   PetscBool used = PETSC_FALSE;
   PML_CHECK(env, PetscOptionsUsed(nullptr, name.c_str(), &used), env.Undefined());
   return Napi::Boolean::New(env, used);

@@ -1,0 +1,183 @@
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSolver, createTfjsFunction, darcy1d, initBackend, Options, PRESETS, solveDarcy1d, type RunRecord, type TfjsFunction } from '../../src';
+import { JsonlLog, readLog } from '../../src/monitor';
+
+const data = darcy1d({ train: 96, test: 32, points: 9, modes: 3, seed: 7 });
+let full: TfjsFunction;
+let x0: Float64Array;
+let net: tf.Sequential;
+
+function model() {
+  return tf.sequential({ layers: [
+    tf.layers.dense({ inputShape: [9], units: 10, activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }) }),
+    tf.layers.dense({ units: 7, kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }) }),
+  ] });
+}
+
+beforeAll(async () => {
+  await initBackend({ quiet: true });
+  net = model();
+  full = await createTfjsFunction({ model: net, data: data.train, quiet: true });
+  x0 = full.initialParameters();
+});
+afterAll(() => full.dispose());
+
+const test = { data: { x: data.test.x, y: data.test.y } };
+
+describe('darcy1d data', () => {
+  it('solves -(a u\')\' = 1 exactly for constant a (u = s(1-s)/2, which the scheme reproduces)', () => {
+    const u = solveDarcy1d(new Float64Array(11).fill(1));
+    for (let i = 0; i < 9; i++) {
+      const s = (i + 1) / 10;
+      expect(u[i]).toBeCloseTo((s * (1 - s)) / 2, 14);
+    }
+  });
+  it('is deterministic for a seed and differs between seeds', () => {
+    const a = darcy1d({ train: 4, test: 1, seed: 3 }), b = darcy1d({ train: 4, test: 1, seed: 3 }), c = darcy1d({ train: 4, test: 1, seed: 4 });
+    expect(Array.from(a.train.y.values)).toEqual(Array.from(b.train.y.values));
+    expect(Array.from(a.train.y.values)).not.toEqual(Array.from(c.train.y.values));
+  });
+  it('refuses bad sizes', () => {
+    expect(() => darcy1d({ points: 2 })).toThrow(/points must be at least 3/);
+    expect(() => darcy1d({ train: 0 })).toThrow(/train must be a positive integer/);
+  });
+});
+
+describe('createSolver presets', () => {
+  for (const name of ['lbfgs', 'ls', 'ls-gn', 'tr', 'tr-gn'] as const) {
+    it(`${name} reduces the loss and leaves the weights in the model`, () => {
+      const records: RunRecord[] = [];
+      const s = createSolver(full, { preset: name, prefix: `p${name.replace('-', '')}_`, params: x0, epochs: 15, test, monitor: (r) => records.push(r) });
+      try {
+        expect(s.tao.type).toBe(PRESETS[name].options.tao_type);
+        const f0 = full.objective(x0);
+        const r = s.solve();
+        expect(r.summary.loss).toBeLessThan(f0 / 10);
+        expect(r.summary.iterations).toBeGreaterThan(0);
+        expect(r.summary.iterations).toBeLessThanOrEqual(15);
+        // The model now holds the trained weights: its own prediction gives the summary's loss.
+        const pred = net.predict(tf.tensor2d(data.train.x.values, data.train.x.shape)) as tf.Tensor;
+        const mse = tf.losses.meanSquaredError(tf.tensor2d(data.train.y.values, data.train.y.shape), pred).dataSync()[0];
+        expect(Math.abs(mse - r.summary.loss) / r.summary.loss).toBeLessThan(1e-5);
+        expect(records[0].type).toBe('header');
+        expect(records[records.length - 1].type).toBe('summary');
+        const its = records.filter((x) => x.type === 'iteration');
+        expect(its.length).toBeGreaterThan(1);
+        if (PRESETS[name].hessian !== 'none') expect(r.summary.counts.hessianProducts).toBeGreaterThan(0);
+        else expect(r.summary.counts.hessianProducts).toBe(0);
+        if (name.startsWith('tr')) expect(its.every((i) => i.type === 'iteration' && i.trustRadius !== null && i.trustRadius <= 10)).toBe(true);
+        expect(r.summary.testMetric).not.toBeNull();
+        expect(r.summary.oracleCalls).toBeGreaterThan(0);
+      } finally {
+        s.destroy();
+        full.setParameters(x0);
+      }
+    });
+  }
+});
+
+describe('createSolver configuration', () => {
+  it('rejects an unknown cfg key and suggests close names', () => {
+    expect(() => createSolver(full, { preset: 'tr-gn', params: x0, cfg: { tao_ntr_ksp_max_itt: 5 } }))
+      .toThrow(/option 'tao_ntr_ksp_max_itt' is not used by this solver \(tao_type ntr\); did you mean tao_ntr_ksp_max_it/);
+    expect(() => createSolver(full, { preset: 'lbfgs', params: x0, cfg: { tao_lmvm_mat_lmvm_hist_sise: 3 } }))
+      .toThrow(/did you mean tao_lmvm_mat_lmvm_hist_size/);
+  });
+  it('rejects bad preset names, values, params and epochs', () => {
+    expect(() => createSolver(full, { preset: 'tr_gn' as never, params: x0 })).toThrow(/unknown preset 'tr_gn'.*did you mean tr-gn/);
+    expect(() => createSolver(full, { params: x0, cfg: { 'tao type': 'ntr' } })).toThrow(/is not a PETSc option name/);
+    expect(() => createSolver(full, { params: x0, cfg: { tao_max_it: NaN } })).toThrow(/a string, a finite number or a boolean/);
+    expect(() => createSolver(full, { params: [1, 2, 3] })).toThrow(/params has 3 values, the function has \d+ parameters/);
+    expect(() => createSolver(full, { params: x0, epochs: 0 })).toThrow(/epochs/);
+    expect(() => createSolver(full, { params: x0, prefix: 'bad prefix' })).toThrow(/prefix/);
+  });
+  it('a cfg value reaches PETSc and the command line (options database) overrides it', () => {
+    const s1 = createSolver(full, { preset: 'tr-gn', prefix: 'cfgA_', params: x0, cfg: { tao_ntr_ksp_max_it: 7 } });
+    expect(s1.tao.ksp!.tolerances.maxIts).toBe(7);
+    s1.destroy();
+    new Options('cfgB_').set('tao_ntr_ksp_max_it', 3); // as if given on the command line
+    try {
+      const s2 = createSolver(full, { preset: 'tr-gn', prefix: 'cfgB_', params: x0, cfg: { tao_ntr_ksp_max_it: 7 } });
+      expect(s2.tao.ksp!.tolerances.maxIts).toBe(3);
+      s2.destroy();
+    } finally {
+      new Options('cfgB_').delete('tao_ntr_ksp_max_it');
+    }
+  });
+  it('prefixes isolate two solvers in one script, and destroy removes what a solver set', () => {
+    new Options('iso1_').set('tao_type', 'nls');
+    try {
+      const a = createSolver(full, { preset: 'tr-gn', prefix: 'iso1_', params: x0, cfg: { tao_nls_ksp_max_it: 4 } });
+      const b = createSolver(full, { preset: 'tr-gn', prefix: 'iso2_', params: x0 });
+      expect(a.tao.type).toBe('nls');
+      expect(b.tao.type).toBe('ntr');
+      expect(a.tao.ksp!.tolerances.maxIts).toBe(4);
+      expect(b.tao.ksp!.tolerances.maxIts).toBe(100);
+      expect(new Options('iso2_').get('tao_ntr_max_radius')).toBe('10');
+      b.destroy();
+      a.destroy();
+      expect(new Options('iso2_').has('tao_ntr_max_radius')).toBe(false);
+      expect(new Options('iso1_').has('tao_nls_ksp_max_it')).toBe(false);
+      expect(new Options('iso1_').get('tao_type')).toBe('nls'); // the "command line" stays
+    } finally {
+      new Options('iso1_').delete('tao_type');
+    }
+  });
+  it('refuses a second-order preset on a mini-batched function', async () => {
+    const batched = await createTfjsFunction({ model: model(), data: data.train, batchSize: 32, quiet: true });
+    try {
+      expect(() => createSolver(batched, { preset: 'tr-gn' })).toThrow(/'ntr' needs the full data set.*3 mini-batches/);
+    } finally {
+      batched.dispose();
+    }
+  });
+  it('LS presets set the CG tolerance from the Eisenstat-Walker forcing term each iteration', () => {
+    const seen: number[] = [];
+    const s = createSolver(full, { preset: 'ls-gn', prefix: 'ew_', params: x0, epochs: 6,
+      monitor: (r) => { if (r.type === 'iteration' && r.iteration > 0) seen.push(s.tao.ksp!.tolerances.rtol); } });
+    try {
+      const r = s.solve();
+      expect(seen.length).toBe(r.summary.iterations);
+      expect(seen[0]).toBe(0.5); // eta0
+      // choice 2: eta_k = 0.9 (|g_k| / |g_{k-1}|)^((1+sqrt 5)/2), safeguarded, at most 0.9
+      expect(seen.every((e) => e > 0 && e <= 0.9)).toBe(true);
+      expect(new Set(seen).size).toBeGreaterThan(1);
+    } finally {
+      s.destroy();
+      full.setParameters(x0);
+    }
+  });
+});
+
+describe('createSolver logs', () => {
+  it('writes header, one record per iteration and a summary to a JSON-lines log', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-create-'));
+    const file = path.join(dir, 'run.jsonl');
+    const log = JsonlLog.open(file);
+    const s = createSolver(full, { preset: 'tr-gn', prefix: 'log_', params: x0, epochs: 5, test, sinks: [log], label: 'mine' });
+    try {
+      const r = s.solve();
+      const back = readLog(file);
+      expect(back.header.solver).toBe('mine');
+      expect(back.header.taoType).toBe('ntr');
+      expect(back.header.options.tao_ntr_max_radius).toBe('10');
+      expect(back.iterations.map((i) => i.iteration)).toEqual(r.records.map((i) => i.iteration));
+      expect(back.iterations[back.iterations.length - 1].loss).toBe(r.records[r.records.length - 1].loss);
+      expect(back.summary!.loss).toBe(r.summary.loss);
+      expect(back.iterations[0].testMetric).not.toBeNull();
+      // counts and oracle calls only grow
+      for (let i = 1; i < back.iterations.length; i++) {
+        expect(back.iterations[i].oracleCalls).toBeGreaterThanOrEqual(back.iterations[i - 1].oracleCalls);
+        expect(back.iterations[i].counts.hessianProducts).toBeGreaterThanOrEqual(back.iterations[i - 1].counts.hessianProducts);
+      }
+    } finally {
+      s.destroy();
+      full.setParameters(x0);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
