@@ -108,7 +108,9 @@ export function formatSummaryTable(runs: readonly (RunLike | SummaryRow)[], opts
   if (format !== 'text' && format !== 'markdown') {
     throw argError('formatSummaryTable(runs, { format })', "'text' or 'markdown'", format);
   }
-  const rows = runs.map((r) => ('header' in r ? summarizeRun(r) : r));
+  const isRow = (r: unknown): r is SummaryRow =>
+    r !== null && typeof r === 'object' && typeof (r as SummaryRow).solver === 'string' && 'finalLoss' in r;
+  const rows = runs.map((r) => (isRow(r) ? r : summarizeRun(r)));
   const metrics = new Set(rows.map((r) => r.metric).filter((m): m is string => m !== null));
   const metricTitle = metrics.size === 1 ? `test ${[...metrics][0]}` : 'test metric';
   const columns: Column[] = [

@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import * as vm from 'node:vm';
 import type { RunLog } from '../monitor/log';
 import { readLog } from '../monitor/log';
 import { argError } from '../petsc/errors';
@@ -77,9 +78,29 @@ export function parseXAxis(name: string): PlotXAxis | undefined {
   return Object.prototype.hasOwnProperty.call(X_NAMES, name) ? X_NAMES[name] : undefined;
 }
 
-/** Vega and Vega-Lite ship as ES modules only; load them from CommonJS without TypeScript rewriting import() to require(). */
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
-const importModule = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>;
+/**
+ * Vega and Vega-Lite ship as ES modules only, with top-level await, so require() cannot load them
+ * even where Node supports require(esm); and TypeScript compiles import() in a CommonJS module to
+ * require(). So the import() is compiled at run time. Inside a vm context (vitest runs modules in
+ * one) such code has no module loader; there, Node's main loader is lent explicitly (an API Node
+ * still flags experimental, hence not the first choice).
+ */
+type EsmImport = (url: string) => Promise<unknown>;
+let importModule: EsmImport | undefined;
+async function esmImport(url: string): Promise<unknown> {
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  importModule ??= new Function('url', 'return import(url)') as EsmImport;
+  try {
+    return await importModule(url);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING') throw e;
+    importModule = new vm.Script('(url) => import(url)', {
+      filename: __filename,
+      importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    }).runInThisContext() as EsmImport;
+    return importModule(url);
+  }
+}
 
 interface VegaModules {
   vega: typeof import('vega');
@@ -90,7 +111,7 @@ let modules: Promise<VegaModules> | undefined;
 
 function loadVega(): Promise<VegaModules> {
   // Resolved from this file, not from the working directory, so a global or npx install works.
-  const load = (name: string) => importModule(pathToFileURL(require.resolve(name)).href);
+  const load = (name: string) => esmImport(pathToFileURL(require.resolve(name)).href);
   modules ??= Promise.all([load('vega'), load('vega-lite')]).then(([vega, vegaLite]) => ({
     vega: vega as VegaModules['vega'],
     vegaLite: vegaLite as VegaModules['vegaLite'],
@@ -276,13 +297,13 @@ export async function renderFigureSvg(
           type: 'nominal',
           scale: { domain, range },
           // Shared along the row (see resolve below): one legend per row, right of its last panel.
-          legend: { title: null, orient: 'right', labelLimit: 320, symbolType: 'stroke', symbolStrokeWidth: 2 },
+          legend: { title: null, orient: 'right', labelLimit: 320, symbolType: 'stroke', symbolStrokeWidth: 2, symbolOpacity: 1 },
         },
       },
       layer: [
         // order by x so a line never doubles back (oracle calls can tie at an unchanged iterate).
         { mark: { type: 'line', strokeWidth: 1.6, clip: true, interpolate: 'linear' }, encoding: { order: { field: 'x', type: 'quantitative' } } },
-        { transform: [{ filter: 'datum.single' }], mark: { type: 'point', filled: true, size: 40, clip: true } },
+        { transform: [{ filter: 'datum.single' }], mark: { type: 'point', filled: true, size: 40, opacity: 1, clip: true } },
       ],
       name: `panel_${q.key}_${xa}`,
     }));
