@@ -1,0 +1,47 @@
+/**
+ * Splitting a petscml command line: our own `--flags` go to node:util parseArgs, PETSc options
+ * (`-tr_tao_type ntr`, single dash, several letters) are left for PETSc, which reads them from
+ * process.argv itself.
+ */
+
+/** A usage error: printed as one line with the command's help hint, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const PETSC_OPTION = /^-[A-Za-z][A-Za-z0-9_]+$/;
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+/** Separates PETSc options (with their values) from the rest, keeping order within each. */
+export function splitPetscOptions(argv: readonly string[]): { own: string[]; petsc: string[] } {
+  const own: string[] = [];
+  const petsc: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      petsc.push(...argv.slice(i + 1));
+      break;
+    }
+    if (PETSC_OPTION.test(a)) {
+      petsc.push(a);
+      const next = argv[i + 1];
+      if (next !== undefined && next !== '--' && (!next.startsWith('-') || NUMBER.test(next))) {
+        petsc.push(next);
+        i++;
+      }
+    } else {
+      own.push(a);
+    }
+  }
+  return { own, petsc };
+}
+
+export function positiveInt(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
+  return n;
+}
