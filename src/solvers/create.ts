@@ -11,6 +11,8 @@ import type { Batch, Metric } from '../functions';
 import { meanRelativeError } from '../functions/losses';
 import type { HessianKind, ObjectiveFunction } from '../functions/types';
 import type { HeaderRecord, IterationRecord, RecordCounts, RunRecord, SummaryRecord } from '../monitor/record';
+import { JsonlLog } from '../monitor/log';
+import { ProgressReporter, type ProgressOptions } from '../monitor/progress';
 import { argError } from '../petsc/errors';
 import { comm } from '../petsc/init';
 import { Options, type OptionValue } from '../petsc/options';
@@ -56,7 +58,11 @@ export interface SolverOptions {
   test?: TestSet;
   /** Called with every record (header, iterations, summary). */
   monitor?: (record: RunRecord) => void;
-  /** Further sinks (a JSON-lines log, a progress line); written on rank 0 only unless allRanks. */
+  /** Path of a JSON-lines log of this run, flushed at every record (rank 0 writes it). */
+  log?: string;
+  /** Show a progress line (live in a terminal, plain lines in a pipe or CI) on stderr, rank 0. */
+  progress?: boolean | ProgressOptions;
+  /** Further sinks; written on rank 0 only unless allRanks. */
   sinks?: RecordSink[];
   /** Write sinks on every rank (default: rank 0 only). */
   allRanks?: boolean;
@@ -208,7 +214,9 @@ export class Solver {
       throw argError('createSolver: fn', 'an ObjectiveFunction (size, objective, gradient, objectiveAndGradient)', fn);
     }
     if (opts === null || typeof opts !== 'object') throw argError('createSolver: options', 'an object', opts);
-    const presetName = opts.preset ?? 'tr-gn';
+    // -PREFIXpetscml_preset on the command line picks the preset, like -PREFIXtao_type picks a type.
+    const fromCommandLine = new Options(opts.prefix ?? '').get('petscml_preset');
+    const presetName = (fromCommandLine || opts.preset || 'tr-gn') as PresetName;
     const preset = PRESETS[presetName];
     if (!preset) {
       const near = closeMatches(String(presetName), presetNames());
@@ -259,6 +267,16 @@ export class Solver {
     const size = comm().size;
     const { rank } = comm();
     this.sinks = [...(opts.sinks ?? [])].filter(() => rank === 0 || opts.allRanks);
+    if (opts.log !== undefined) {
+      if (typeof opts.log !== 'string' || !opts.log) throw argError('createSolver: log', 'a file path', opts.log);
+      const file = opts.log;
+      let log: JsonlLog | undefined; // opened at the first record: a solver that fails to configure leaves no file
+      this.sinks.push({ write: (r) => (log ??= JsonlLog.open(file, { enabled: rank === 0 || !!opts.allRanks })).write(r), close: () => log?.close() });
+    }
+    if (opts.progress && (rank === 0 || opts.allRanks)) {
+      const p = new ProgressReporter({ label: this.label, ...(typeof opts.progress === 'object' ? opts.progress : {}) });
+      this.sinks.push({ write: (r) => (r.type === 'iteration' ? p.update(r) : r.type === 'summary' ? p.finish(r) : undefined) });
+    }
     this.tao = new Tao({ comm: size > 1 ? 'world' : 'self', prefix: this.prefix || undefined });
     try {
       this.x = size > 1 ? Vec.create({ global: fn.size, comm: 'world' }) : Vec.create(fn.size);
