@@ -8,7 +8,7 @@
       "sources": [
         "native/addon.cc", "native/closures.cc", "native/errors.cc", "native/views.cc",
         "native/vec.cc", "native/mat.cc", "native/ksp.cc", "native/pc.cc", "native/tao.cc",
-        "native/options.cc"
+        "native/options.cc", "native/firstorder.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -1,5 +1,6 @@
 // Registers the exports; PETSc initialization and finalization for the whole process.
 #include "wrap.h"
+#include "firstorder.h"
 
 #include <dlfcn.h>
 #include <signal.h>
@@ -63,6 +64,9 @@ Napi::Value Initialize(const Napi::CallbackInfo &info) {
     for (int s = 1; s < NSIG; s++)
       if (ok[s] && s != SIGKILL && s != SIGSTOP) sigaction(s, &saved[s], nullptr);
     if (ierr) PML_THROW(env, "PetscInitialize failed with error code " + std::to_string(ierr), env.Undefined());
+    // Our own TAO types (adam, adamw, sgd), known to TaoSetType and -tao_type from here on.
+    ierr = RegisterFirstOrderTypes();
+    if (ierr) PML_THROW(env, "registering the first-order TAO types failed with error code " + std::to_string(ierr), env.Undefined());
     InstallErrorHandler();
     napi_add_env_cleanup_hook(env, [](void *arg) {
       DoFinalize(static_cast<napi_env>(arg));

@@ -1,5 +1,6 @@
 // Tao: any TAO solver minimizing a function given by JS closures.
 #include "wrap.h"
+#include "firstorder.h"
 
 #include <cstring>
 
@@ -139,6 +140,8 @@ Napi::Object StatusObject(Napi::Env env, Tao tao) {
   if (!TaoGetLineSearch(tao, &ls) && ls) {
     TaoLineSearchGetStepLength(ls, &step);
     o.Set("stepLength", step);
+  } else if (FirstOrderLearningRate(tao, &step)) {
+    o.Set("stepLength", step); // adam, adamw, sgd: the learning rate of this step
   }
   PetscInt lits = 0;
   TaoGetLinearSolveIterations(tao, &lits);

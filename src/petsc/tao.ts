@@ -5,10 +5,14 @@ import { KSP } from './ksp';
 import { asMat, ShellMat } from './mat';
 import { asVec, Comm, Vec } from './vec';
 
-/** TAO solvers for unconstrained (u) and bound-constrained (b) minimization; any TaoType string works. */
+/**
+ * TAO solvers for unconstrained (u) and bound-constrained (b) minimization, and petscml's own
+ * first-order types 'adam', 'adamw' and 'sgd' (src/solvers/first-order.ts); any TaoType string works.
+ */
 export type TaoType =
   | 'lmvm' | 'nls' | 'ntr' | 'ntl' | 'cg' | 'nm' | 'tron' | 'gpcg' | 'owlqn' | 'bmrm'
   | 'blmvm' | 'bqnls' | 'bqnkls' | 'bqnktr' | 'bqnktl' | 'bnls' | 'bntr' | 'bntl' | 'bncg'
+  | 'adam' | 'adamw' | 'sgd'
   | (string & {});
 
 export type ObjectiveFn = (x: Float64Array) => number;
@@ -31,7 +35,7 @@ export interface TaoStatus {
   reasonName: string;
   /** Current trust-region radius (trust-region solvers), else 0. */
   trustRadius: number;
-  /** Last line-search step length (line-search solvers). */
+  /** Last line-search step length (line-search solvers); the current learning rate for adam, adamw and sgd. */
   stepLength?: number;
   /** Krylov iterations so far in this solve. */
   kspIterations: number;
