@@ -23,6 +23,9 @@ packages=(
   libopenblas-dev
   # The reference binding, for the parity checks against PETSc itself.
   python3-petsc4py python3-numpy
+  # A font for the text of PNG figures (petscml plot rasterizes its SVG with resvg, which reads
+  # system fonts; without one, the PNG has lines but no labels).
+  fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do
