@@ -3,4 +3,5 @@ export * from './petsc';
 export * from './functions';
 export * from './solvers';
 export * from './problems';
-export type { RunRecord, HeaderRecord, IterationRecord, SummaryRecord, RecordCounts } from './monitor/record';
+export * from './monitor';
+export * from './plot';

@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readLog } from '../../src/monitor';
+
+const root = path.resolve(__dirname, '../..');
+const cli = path.join(root, 'dist/cli/main.js');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-cli-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CI: '1', ...env }, timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('petscml train', () => {
+  it('trains the built-in problem with two solvers: table, logs, summary and figure', () => {
+    const out = path.join(dir, 'run');
+    const r = run(['train', '--solvers', 'lbfgs,adam', '--epochs', 'lbfgs=4,adam=10', '--train', '64', '--test', '16', '--hidden', '8',
+      '--batch-size', '16', '--backend', 'cpu', '--out', out, '-lbfgs_tao_lmvm_mat_lmvm_hist_size', '3', '-adam_tao_adam_lr', '0.01']);
+    expect(r.err).not.toMatch(/\n\s+at /);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/MLP 33-8-31 \(551 parameters\), backend cpu/);
+    expect(r.out).toMatch(/^L-BFGS\s+4\s+4\s/m);
+    expect(r.out).toMatch(/^Adam\s+40\s+10\s/m);
+    for (const f of ['lbfgs.jsonl', 'adam.jsonl', 'summary.md', 'figure.svg', 'figure.png']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    const adam = readLog(path.join(out, 'adam.jsonl'));
+    expect(adam.header.batchesPerEpoch).toBe(4);
+    expect(adam.iterations.length).toBe(41); // iterations 0..40: 10 epochs of 4 mini-batches
+    expect(adam.iterations[40].epoch).toBe(10);
+    expect(adam.iterations.filter((i) => i.testMetric !== null).map((i) => i.iteration)).toEqual([0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40]);
+    expect(adam.header.options.tao_adam_lr).toBe('0.01');
+    const lbfgs = readLog(path.join(out, 'lbfgs.jsonl'));
+    // Both start from the same weights; L-BFGS's first record is the full-data loss there.
+    expect(adam.summary!.loss).toBeLessThan(lbfgs.iterations[0].loss / 2);
+    expect(lbfgs.summary!.loss).toBeLessThan(lbfgs.iterations[0].loss / 2);
+    expect(lbfgs.header.options.tao_lmvm_mat_lmvm_hist_size).toBe('3'); // the command line beat the preset's 10
+    expect(lbfgs.header.prefix).toBe('lbfgs_');
+    expect(fs.readFileSync(path.join(out, 'summary.md'), 'utf8')).toMatch(/^\| solver/m);
+  });
+
+  it('runs a user script with a preset chosen on the command line', () => {
+    const script = path.join(root, 'test/fixtures/train-script.js');
+    const a = run(['train', script, 'extra']);
+    expect(a.code).toBe(0);
+    expect(a.out).toMatch(/type ntr preset tr f 0\.00e\+0 args extra/);
+    const b = run(['train', script, '--preset', 'lbfgs']);
+    expect(b.code).toBe(0);
+    expect(b.out).toMatch(/type lmvm preset lbfgs/);
+  });
+
+  it('answers bad arguments with one message and exit code 2, never a stack trace', () => {
+    const cases: [string[], RegExp][] = [
+      [['train', '--solvers', 'tr_gn'], /unknown solver 'tr_gn' in --solvers.*did you mean tr-gn/],
+      [['train', '--epochs', '0'], /--epochs must be a positive integer, got '0'/],
+      [['train', '--epochs', 'adam=5'], /--epochs names 'adam', which is not in --solvers \(lbfgs\)/],
+      [['train', '--bogus'], /Unknown option '--bogus'/],
+      [['train', 'missing.js'], /script not found: missing.js/],
+      [['train', '--backend', 'gpu'], /--backend must be tensorflow, wasm or cpu/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [[], /Usage: petscml <command>/],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(args.length && args[0] === 'train' && args[1] === '--epochs' && args[2] === 'adam=5' ? [...args, '--solvers', 'lbfgs'] : args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err + r.out).toMatch(message);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('prints help and the presets', () => {
+    const h = run(['train', '--help']);
+    expect(h.code).toBe(0);
+    expect(h.out).toMatch(/--solvers LIST/);
+    const p = run(['presets']);
+    expect(p.code).toBe(0);
+    expect(p.out).toMatch(/^tr-gn \(TR-GN\).*\n(\s+-\S+ .*\n)*\s+-tao_ntr_max_radius 10$/m);
+  });
+});
