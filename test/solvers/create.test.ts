@@ -80,6 +80,30 @@ describe('createSolver presets', () => {
   }
 });
 
+describe('createSolver first-order presets', () => {
+  for (const name of ['adam', 'adamw', 'sgd'] as const) {
+    it(`${name} steps once per mini-batch and lowers the full-data loss`, async () => {
+      const batched = await createTfjsFunction({ model: model(), data: data.train, batchSize: 32, quiet: true });
+      const lr = name === 'sgd' ? 0.05 : 0.02;
+      const s = createSolver(batched, { preset: name, prefix: `fo${name}_`, params: x0, epochs: 20, cfg: { [`tao_${name}_lr`]: lr } });
+      try {
+        const f0 = full.objective(x0);
+        const r = s.solve();
+        expect(s.batchesPerEpoch).toBe(3);
+        expect(r.summary.iterations).toBe(60);
+        expect(r.summary.epochs).toBe(20);
+        expect(r.records.every((i) => i.stepLength === lr)).toBe(true); // constant schedule
+        // the summary's loss is over the whole training set: the full-batch function agrees
+        expect(full.objective(r.x)).toBeCloseTo(r.summary.loss, 5);
+        expect(r.summary.loss).toBeLessThan(f0 / 3);
+      } finally {
+        s.destroy();
+        batched.dispose();
+      }
+    });
+  }
+});
+
 describe('createSolver configuration', () => {
   it('rejects an unknown cfg key and suggests close names', () => {
     expect(() => createSolver(full, { preset: 'tr-gn', params: x0, cfg: { tao_ntr_ksp_max_itt: 5 } }))
