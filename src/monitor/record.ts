@@ -56,6 +56,12 @@ export interface IterationRecord {
   epoch: number;
   /** Objective at the current iterate (the current batch's loss with mini-batches). */
   loss: number;
+  /**
+   * Loss over the whole training set at the current iterate: the same as `loss` with full batches;
+   * with mini-batches computed once per epoch (not counted as oracle calls) and null in between.
+   * Absent in logs written before it existed (readers fall back to `loss`).
+   */
+  trainLoss?: number | null;
   gradNorm: number;
   /** Test metric at the current iterate, or null when not computed at this iteration. */
   testMetric: number | null;
@@ -76,7 +82,7 @@ export interface SummaryRecord {
   epochs: number;
   /** Final objective (on the full training set). */
   loss: number;
-  /** Smallest loss seen in iteration records. */
+  /** Smallest training-set loss seen in iteration records (`trainLoss`, else `loss`). */
   minLoss: number;
   gradNorm: number;
   testMetric: number | null;

@@ -62,7 +62,7 @@ export function summarizeRun(run: RunLike): SummaryRow {
     }
   }
   const s = run.summary;
-  const iterMin = finiteMin(its.map((r) => r.loss));
+  const iterMin = finiteMin(its.map((r) => (r.trainLoss !== undefined ? r.trainLoss ?? NaN : r.loss)));
   return {
     solver: run.header.solver,
     iterations: s?.iterations ?? last?.iteration ?? 0,

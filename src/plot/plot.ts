@@ -224,7 +224,8 @@ export async function renderFigureSvg(
 
   const metricNames = new Set(runs.map((r) => r.header.metric).filter((m): m is string => typeof m === 'string'));
   const hasMetric = runs.map((r) => r.iterations.some((it) => it.testMetric !== null && Number.isFinite(it.testMetric)));
-  const quantities: Quantity[] = [{ key: 'loss', title: 'training loss', value: (r) => r.loss }];
+  // With mini-batches the per-step loss is the batch's; the training-set loss is recorded once per epoch.
+  const quantities: Quantity[] = [{ key: 'loss', title: 'training loss', value: (r) => (r.trainLoss !== undefined ? r.trainLoss : r.loss) }];
   if (hasMetric.some(Boolean)) {
     quantities.push({
       key: 'testMetric',

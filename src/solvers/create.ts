@@ -337,6 +337,28 @@ export class Solver {
     return comm().size > 1 ? this.x.gatherAll() : this.x.toArray();
   }
 
+  /**
+   * The loss over every mini-batch at x, for reports: the function's oracle counts are restored
+   * afterwards so that the accounting shows only what the solver used.
+   */
+  private datasetLoss(x: Float64Array): number {
+    const b = batched(this.fn)!;
+    const counts = this.fn.counts ? { ...this.fn.counts } : undefined;
+    const keep = b.batchIndex ?? 0;
+    const share = (this.fn as unknown as { share?: () => number }).share;
+    let loss = 0;
+    try {
+      for (let i = 0; i < b.batchCount; i++) {
+        b.selectBatch(i);
+        loss += this.fn.objective(x) * (share ? share.call(this.fn) : 1 / b.batchCount);
+      }
+    } finally {
+      b.selectBatch(keep);
+      if (counts) Object.assign(this.fn.counts!, counts);
+    }
+    return loss;
+  }
+
   /** Runs the solver from the initial parameters; leaves the result in the model. */
   solve(): TrainResult {
     if (this.destroyed) throw new Error('petscml: Solver.solve: this solver was destroyed');
@@ -374,8 +396,9 @@ export class Solver {
         testMetric = fn.evaluate!(this.fullParameters(), test.data, metric);
         lastMetric = testMetric;
       }
+      const trainLoss = this.batchesPerEpoch === 1 ? s.f : s.iteration % this.batchesPerEpoch === 0 ? this.datasetLoss(this.fullParameters()) : null;
       const r: IterationRecord = {
-        type: 'iteration', iteration: s.iteration, epoch: s.iteration / this.batchesPerEpoch, loss: s.f, gradNorm: s.gnorm,
+        type: 'iteration', iteration: s.iteration, epoch: s.iteration / this.batchesPerEpoch, loss: s.f, trainLoss, gradNorm: s.gnorm,
         testMetric, counts: this.counts(c),
         oracleCalls: fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c),
         trustRadius: s.trustRadius > 0 ? s.trustRadius : null,
@@ -407,27 +430,15 @@ export class Solver {
     fn.setParameters?.(x);
     const c = this.tao.counts;
     const oracleCalls = fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c);
-    // The loss of the whole training set: TAO's last f with full batches; with mini-batches the
-    // batch losses are combined (not counted as oracle calls: they are for the report).
-    let loss = status.f;
-    const b = batched(this.fn);
-    if (b && b.batchCount > 1) {
-      const keep = b.batchIndex ?? 0;
-      const share = (fn as unknown as { share?: () => number }).share;
-      loss = 0;
-      for (let i = 0; i < b.batchCount; i++) {
-        b.selectBatch(i);
-        loss += this.fn.objective(x) * (share ? share.call(fn) : 1 / b.batchCount);
-      }
-      b.selectBatch(keep);
-    }
+    // The loss of the whole training set: TAO's last f with full batches.
+    const loss = this.batchesPerEpoch > 1 ? this.datasetLoss(x) : status.f;
     const finalMetric = test ? fn.evaluate!(x, test.data, metric) : null;
     if (test && records.length && records[records.length - 1].testMetric === null) lastMetric = finalMetric;
     const metrics = records.map((r) => r.testMetric).filter((m): m is number => m !== null);
     if (finalMetric !== null) metrics.push(finalMetric);
     const summary: SummaryRecord = {
       type: 'summary', iterations: status.iterations, epochs: status.iterations / this.batchesPerEpoch, loss,
-      minLoss: Math.min(loss, ...records.map((r) => r.loss)), gradNorm: status.gnorm,
+      minLoss: Math.min(loss, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
       testMetric: finalMetric ?? lastMetric, minTestMetric: metrics.length ? Math.min(...metrics) : null,
       oracleCalls, counts: this.counts(c), reason: status.reasonName, converged: status.converged, time,
     };

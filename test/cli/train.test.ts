@@ -32,6 +32,9 @@ describe('petscml train', () => {
     expect(adam.iterations[40].epoch).toBe(10);
     expect(adam.iterations.filter((i) => i.testMetric !== null).map((i) => i.iteration)).toEqual([0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40]);
     expect(adam.header.options.tao_adam_lr).toBe('0.01');
+    // the training-set loss is recorded once per epoch, and the last one is the summary's
+    expect(adam.iterations.filter((i) => i.trainLoss !== null).map((i) => i.iteration)).toEqual([0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40]);
+    expect(adam.iterations[40].trainLoss).toBeCloseTo(adam.summary!.loss, 12);
     const lbfgs = readLog(path.join(out, 'lbfgs.jsonl'));
     // Both start from the same weights; L-BFGS's first record is the full-data loss there.
     expect(adam.summary!.loss).toBeLessThan(lbfgs.iterations[0].loss / 2);

@@ -96,6 +96,10 @@ describe('createSolver first-order presets', () => {
         // the summary's loss is over the whole training set: the full-batch function agrees
         expect(full.objective(r.x)).toBeCloseTo(r.summary.loss, 5);
         expect(r.summary.loss).toBeLessThan(f0 / 3);
+        expect(r.records[0].trainLoss).toBeCloseTo(f0, 5); // float32: three batch means vs one mean
+        expect(r.records.filter((i) => i.trainLoss !== null).length).toBe(21);
+        // reporting the training-set loss is not charged to the solver: 60 steps of f+g on 1/3 of the data
+        expect(r.summary.oracleCalls).toBeCloseTo(((61 * 2) / 3), 6);
       } finally {
         s.destroy();
         batched.dispose();
