@@ -2,3 +2,4 @@
 export * from './petsc';
 export * from './functions';
 export * from './solvers';
+export * from './data';
