@@ -117,6 +117,38 @@ Napi::Value Version(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// Collectives issued by replicated callbacks since the last reset, and the reduction to use for
+// them ('allreduce' instead of the default reduce-scatter, for measurements).
+Napi::Value Replication(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  ReplicaStats &s = ReplicationStats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("gathers", s.gathers);
+  o.Set("gatheredDoubles", s.gatheredDoubles);
+  o.Set("reductions", s.reductions);
+  o.Set("reducedDoubles", s.reducedDoubles);
+  o.Set("scalarReductions", s.scalarReductions);
+  if (info.Length() > 0 && info[0].IsObject()) {
+    Napi::Object opts = info[0].As<Napi::Object>();
+    if (opts.Get("reset").ToBoolean()) s = ReplicaStats{};
+    Napi::Value mode = opts.Get("reduce");
+    if (mode.IsString()) SetReplicaAllreduce(mode.As<Napi::String>().Utf8Value() == "allreduce");
+  }
+  return o;
+}
+
+// allreduce(values, op): element-wise sum / min / max over PETSC_COMM_WORLD, in place (collective).
+Napi::Value Allreduce(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!Initialized() || Finalized()) PML_THROW(env, "PETSc is not initialized", env.Undefined());
+  Napi::Float64Array a = info[0].As<Napi::Float64Array>();
+  std::string op = info[1].As<Napi::String>().Utf8Value();
+  MPI_Op mop = op == "max" ? MPI_MAX : op == "min" ? MPI_MIN : MPI_SUM;
+  int rc = MPI_Allreduce(MPI_IN_PLACE, a.Data(), static_cast<int>(a.ElementLength()), MPI_DOUBLE, mop, PETSC_COMM_WORLD);
+  if (rc != MPI_SUCCESS) PML_THROW(env, "MPI_Allreduce failed with code " + std::to_string(rc), env.Undefined());
+  return a;
+}
+
 Napi::Value SetErrorClassJS(const Napi::CallbackInfo &info) {
   SetErrorClass(info[0].As<Napi::Function>());
   return info.Env().Undefined();
@@ -133,6 +165,8 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("state", Napi::Function::New(env, State));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassJS));
+  exports.Set("replication", Napi::Function::New(env, Replication));
+  exports.Set("allreduce", Napi::Function::New(env, Allreduce));
   InitVec(env, exports);
   InitMat(env, exports);
   InitKSP(env, exports);

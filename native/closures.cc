@@ -55,19 +55,30 @@ PetscErrorCode CallWithVecPair(PetscObject owner, Napi::FunctionReference Closur
   }
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
+  // Replicated mode: the closure sees x whole and writes this rank's contribution to y whole.
+  Replica *rep = nullptr;
+  Vec xs = x, ys = y;
+  if (c->replicated) {
+    PetscCall(ReplicaFor(owner, x, &rep));
+    PetscCall(ReplicaGather(rep, x));
+    xs = rep->in;
+    ys = rep->out;
+  }
   const PetscScalar *xa;
   PetscScalar *ya;
   PetscInt nx, ny;
-  PetscCall(VecGetLocalSize(x, &nx));
-  PetscCall(VecGetLocalSize(y, &ny));
-  PetscCall(VecGetArrayRead(x, &xa));
-  PetscCall(VecGetArray(y, &ya));
+  PetscCall(VecGetLocalSize(xs, &nx));
+  PetscCall(VecGetLocalSize(ys, &ny));
+  PetscCall(VecGetArrayRead(xs, &xa));
+  PetscCall(VecGetArray(ys, &ya));
   if (which == &Closures::mult) c->nMult++;
-  (c->*which).Call({ViewOf(env, x, const_cast<PetscScalar *>(xa), nx), ViewOf(env, y, ya, ny)});
+  (c->*which).Call({ViewOf(env, xs, const_cast<PetscScalar *>(xa), nx), ViewOf(env, ys, ya, ny)});
   bool failed = env.IsExceptionPending();
-  PetscCall(VecRestoreArrayRead(x, &xa));
-  PetscCall(VecRestoreArray(y, &ya));
-  return Consensus(env, PetscObjectComm(owner), failed, where);
+  PetscCall(VecRestoreArrayRead(xs, &xa));
+  PetscCall(VecRestoreArray(ys, &ya));
+  PetscCall(Consensus(env, PetscObjectComm(owner), failed, where));
+  if (rep) PetscCall(ReplicaSum(rep, y));
+  return 0;
 }
 
 } // namespace pml

@@ -13,6 +13,7 @@
 #include <petsctao.h>
 
 #include <string>
+#include <vector>
 
 #if PETSC_VERSION_LT(3, 18, 0)
 #error "petscml needs PETSc 3.18 or newer (Debian 12: apt-get install petsc-dev)."
@@ -53,6 +54,29 @@ Napi::Float64Array ViewOf(Napi::Env env, Vec v, PetscScalar *data, PetscInt n);
 void ForgetViews(Napi::Env env);
 
 MPI_Comm CommFrom(const Napi::Value &v);
+
+// Replicated callbacks (replicated.cc): full-length work vectors for a distributed layout.
+struct Replica {
+  PetscLayout map = nullptr; // the layout these were built for (a reference)
+  VecScatter toAll = nullptr;
+  Vec in = nullptr, out = nullptr; // sequential, full length: the gathered input, this rank's contribution
+  std::vector<PetscMPIInt> counts; // every rank's owned length, for the reduce-scatter
+  MPI_Comm comm = MPI_COMM_NULL;
+  PetscInt N = 0;
+};
+// The replica composed on `owner`, (re)built for the layout of `like`.
+PetscErrorCode ReplicaFor(PetscObject owner, Vec like, Replica **r);
+// x (distributed) -> r->in on every rank (collective).
+PetscErrorCode ReplicaGather(Replica *r, Vec x);
+// Sum over ranks of r->out -> the owned block of y (collective).
+PetscErrorCode ReplicaSum(Replica *r, Vec y);
+
+// Collectives issued by replicated callbacks, for communication-volume reports.
+struct ReplicaStats {
+  double gathers = 0, gatheredDoubles = 0, reductions = 0, reducedDoubles = 0, scalarReductions = 0;
+};
+ReplicaStats &ReplicationStats();
+void SetReplicaAllreduce(bool on);
 
 } // namespace pml
 

@@ -109,6 +109,7 @@ int AgreeOnFailure(MPI_Comm comm, bool failedHere) {
   MPI_Comm_rank(comm, &rank);
   int mine = failedHere ? rank : size, lowest = size;
   MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, comm);
+  ReplicationStats().scalarReductions++;
   return lowest == size ? -1 : lowest;
 }
 

@@ -17,14 +17,22 @@ PetscErrorCode ShellGetDiagonal(Mat A, Vec d) {
   if (!c || c->getDiagonal.IsEmpty()) SETERRQ(PetscObjectComm(o), PETSC_ERR_SUP, "this shell matrix has no getDiagonal callback");
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
+  Replica *rep = nullptr;
+  Vec ds = d;
+  if (c->replicated) {
+    PetscCall(ReplicaFor(o, d, &rep));
+    ds = rep->out;
+  }
   PetscScalar *da;
   PetscInt n;
-  PetscCall(VecGetLocalSize(d, &n));
-  PetscCall(VecGetArray(d, &da));
-  c->getDiagonal.Call({ViewOf(env, d, da, n)});
+  PetscCall(VecGetLocalSize(ds, &n));
+  PetscCall(VecGetArray(ds, &da));
+  c->getDiagonal.Call({ViewOf(env, ds, da, n)});
   bool failed = env.IsExceptionPending();
-  PetscCall(VecRestoreArray(d, &da));
-  return Consensus(env, PetscObjectComm(o), failed, "getDiagonal");
+  PetscCall(VecRestoreArray(ds, &da));
+  PetscCall(Consensus(env, PetscObjectComm(o), failed, "getDiagonal"));
+  if (rep) PetscCall(ReplicaSum(rep, d));
+  return 0;
 }
 
 } // namespace
@@ -44,6 +52,7 @@ public:
       InstanceMethod("multTranspose", &MatWrap::MultTranspose),
       InstanceMethod("getDiagonal", &MatWrap::GetDiagonal),
       InstanceMethod("getMultCount", &MatWrap::GetMultCount),
+      InstanceMethod("setReplicated", &MatWrap::SetReplicated),
     });
     ctor = Napi::Persistent(f);
     exports.Set("Mat", f);
@@ -122,6 +131,14 @@ private:
     CallbackScope scope(env);
     PML_CHECK(env, MatGetDiagonal(h_, d), env.Undefined());
     return info[0];
+  }
+  // setReplicated(on): closures see full-length vectors on every rank and write contributions.
+  Napi::Value SetReplicated(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
+    c->replicated = info[0].ToBoolean();
+    return info.This();
   }
   Napi::Value GetMultCount(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();

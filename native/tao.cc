@@ -13,9 +13,10 @@ PetscErrorCode ReduceObjective(Napi::Env env, Tao tao, Closures *c, bool failed,
   MPI_Comm comm = PetscObjectComm(reinterpret_cast<PetscObject>(tao));
   PetscMPIInt size;
   PetscCallMPI(MPI_Comm_size(comm, &size));
-  if (size == 1 || !c->sumObjective) return Consensus(env, comm, failed, where);
+  if (size == 1 || !(c->sumObjective || c->replicated)) return Consensus(env, comm, failed, where);
   double local[2] = {failed ? 0.0 : *f, failed ? 1.0 : 0.0}, total[2];
   PetscCallMPI(MPI_Allreduce(local, total, 2, MPI_DOUBLE, MPI_SUM, comm));
+  ReplicationStats().scalarReductions++;
   if (total[1] == 0) {
     *f = total[0];
     return 0;
@@ -36,18 +37,37 @@ bool TakeNumber(Napi::Env env, Napi::Value r, PetscReal *f, const char *what) {
   return true;
 }
 
+// The vectors a callback's views cover: the solver's own (locally owned blocks), or in replicated
+// mode the full-length work vectors, with the input gathered onto every rank first.
+struct CallVecs {
+  Replica *replica = nullptr;
+  Vec x = nullptr, y = nullptr;
+};
+PetscErrorCode Prepare(Tao tao, Closures *c, Vec X, Vec Y, CallVecs *v) {
+  v->x = X;
+  v->y = Y;
+  if (!c->replicated) return 0;
+  PetscCall(ReplicaFor(reinterpret_cast<PetscObject>(tao), X, &v->replica));
+  PetscCall(ReplicaGather(v->replica, X));
+  v->x = v->replica->in;
+  if (Y) v->y = v->replica->out;
+  return 0;
+}
+
 PetscErrorCode Objective(Tao tao, Vec X, PetscReal *f, void *ctx) {
   Closures *c = static_cast<Closures *>(ctx);
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
   const PetscScalar *x;
   PetscInt n;
+  CallVecs v;
   c->nObjective++;
-  PetscCall(VecGetLocalSize(X, &n));
-  PetscCall(VecGetArrayRead(X, &x));
-  Napi::Value r = c->objective.Call({ViewOf(env, X, const_cast<PetscScalar *>(x), n)});
+  PetscCall(Prepare(tao, c, X, nullptr, &v));
+  PetscCall(VecGetLocalSize(v.x, &n));
+  PetscCall(VecGetArrayRead(v.x, &x));
+  Napi::Value r = c->objective.Call({ViewOf(env, v.x, const_cast<PetscScalar *>(x), n)});
   bool ok = TakeNumber(env, r, f, "objective");
-  PetscCall(VecRestoreArrayRead(X, &x));
+  PetscCall(VecRestoreArrayRead(v.x, &x));
   return ReduceObjective(env, tao, c, !ok, f, "objective");
 }
 
@@ -58,15 +78,19 @@ PetscErrorCode Gradient(Tao tao, Vec X, Vec G, void *ctx) {
   const PetscScalar *x;
   PetscScalar *g;
   PetscInt n;
+  CallVecs v;
   c->nGradient++;
-  PetscCall(VecGetLocalSize(X, &n));
-  PetscCall(VecGetArrayRead(X, &x));
-  PetscCall(VecGetArray(G, &g));
-  c->gradient.Call({ViewOf(env, X, const_cast<PetscScalar *>(x), n), ViewOf(env, G, g, n)});
+  PetscCall(Prepare(tao, c, X, G, &v));
+  PetscCall(VecGetLocalSize(v.x, &n));
+  PetscCall(VecGetArrayRead(v.x, &x));
+  PetscCall(VecGetArray(v.y, &g));
+  c->gradient.Call({ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
   bool failed = env.IsExceptionPending();
-  PetscCall(VecRestoreArrayRead(X, &x));
-  PetscCall(VecRestoreArray(G, &g));
-  return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "gradient");
+  PetscCall(VecRestoreArrayRead(v.x, &x));
+  PetscCall(VecRestoreArray(v.y, &g));
+  PetscCall(Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "gradient"));
+  if (v.replica) PetscCall(ReplicaSum(v.replica, G));
+  return 0;
 }
 
 PetscErrorCode ObjectiveAndGradient(Tao tao, Vec X, PetscReal *f, Vec G, void *ctx) {
@@ -76,15 +100,20 @@ PetscErrorCode ObjectiveAndGradient(Tao tao, Vec X, PetscReal *f, Vec G, void *c
   const PetscScalar *x;
   PetscScalar *g;
   PetscInt n;
+  CallVecs v;
   c->nObjectiveAndGradient++;
-  PetscCall(VecGetLocalSize(X, &n));
-  PetscCall(VecGetArrayRead(X, &x));
-  PetscCall(VecGetArray(G, &g));
-  Napi::Value r = c->objectiveAndGradient.Call({ViewOf(env, X, const_cast<PetscScalar *>(x), n), ViewOf(env, G, g, n)});
+  PetscCall(Prepare(tao, c, X, G, &v));
+  PetscCall(VecGetLocalSize(v.x, &n));
+  PetscCall(VecGetArrayRead(v.x, &x));
+  PetscCall(VecGetArray(v.y, &g));
+  Napi::Value r = c->objectiveAndGradient.Call({ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
   bool ok = TakeNumber(env, r, f, "objectiveAndGradient");
-  PetscCall(VecRestoreArrayRead(X, &x));
-  PetscCall(VecRestoreArray(G, &g));
-  return ReduceObjective(env, tao, c, !ok, f, "objectiveAndGradient");
+  PetscCall(VecRestoreArrayRead(v.x, &x));
+  PetscCall(VecRestoreArray(v.y, &g));
+  // Every rank learns here whether any failed, so either all ranks reduce the gradient or none.
+  PetscCall(ReduceObjective(env, tao, c, !ok, f, "objectiveAndGradient"));
+  if (v.replica) PetscCall(ReplicaSum(v.replica, G));
+  return 0;
 }
 
 // The user's Hessian callback gets the linearization point; products go through the shell Mat.
@@ -104,11 +133,13 @@ PetscErrorCode Hessian(Tao tao, Vec X, Mat H, Mat P, void *ctx) {
   Napi::HandleScope scope(env);
   const PetscScalar *x;
   PetscInt n;
-  PetscCall(VecGetLocalSize(X, &n));
-  PetscCall(VecGetArrayRead(X, &x));
-  c->hessian.Call({ViewOf(env, X, const_cast<PetscScalar *>(x), n)});
+  CallVecs v;
+  PetscCall(Prepare(tao, c, X, nullptr, &v));
+  PetscCall(VecGetLocalSize(v.x, &n));
+  PetscCall(VecGetArrayRead(v.x, &x));
+  c->hessian.Call({ViewOf(env, v.x, const_cast<PetscScalar *>(x), n)});
   bool failed = env.IsExceptionPending();
-  PetscCall(VecRestoreArrayRead(X, &x));
+  PetscCall(VecRestoreArrayRead(v.x, &x));
   return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "hessian");
 }
 
@@ -216,6 +247,7 @@ public:
       InstanceMethod("setMaximumIterations", &TaoWrap::SetMaximumIterations),
       InstanceMethod("setMaximumFunctionEvaluations", &TaoWrap::SetMaximumFunctionEvaluations),
       InstanceMethod("setObjectiveReduction", &TaoWrap::SetObjectiveReduction),
+      InstanceMethod("setReplicated", &TaoWrap::SetReplicated),
       InstanceMethod("getKSP", &TaoWrap::GetKSP),
       InstanceMethod("solve", &TaoWrap::Solve),
       InstanceMethod("getStatus", &TaoWrap::GetStatus),
@@ -371,6 +403,13 @@ private:
     Napi::Env env = info.Env();
     if (!Idle(env, "setObjectiveReduction()")) return env.Undefined();
     C()->sumObjective = info[0].As<Napi::String>().Utf8Value() == "sum";
+    return info.This();
+  }
+  // setReplicated(on): callbacks see full-length vectors on every rank and return contributions.
+  Napi::Value SetReplicated(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setReplicated()")) return env.Undefined();
+    C()->replicated = info[0].ToBoolean();
     return info.This();
   }
   Napi::Value GetKSP(const Napi::CallbackInfo &info) {

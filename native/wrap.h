@@ -110,6 +110,9 @@ struct Closures {
   Napi::FunctionReference apply;                            // PC shell
   Napi::FunctionReference objective, gradient, objectiveAndGradient, hessian, update, monitor; // Tao
   bool sumObjective = true; // objective values are rank-local contributions, summed across ranks
+  // Callbacks see full-length vectors on every rank and return this rank's contributions, which
+  // are summed (replicated.cc); off: they see the locally owned blocks.
+  bool replicated = false;
   bool inSolve = false;
   // Evaluation counts (TAO 3.18 exposes no totals for these).
   long nObjective = 0, nGradient = 0, nObjectiveAndGradient = 0, nHessian = 0, nMult = 0, nUpdate = 0;

@@ -2,6 +2,7 @@
 export * from './petsc';
 export * from './functions';
 export * from './solvers';
+export * from './data';
 export * from './problems';
 export * from './monitor';
 export * from './plot';

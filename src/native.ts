@@ -46,6 +46,7 @@ export interface NativeMat extends NativeObject {
   multTranspose(x: NativeVec, y: NativeVec): NativeVec;
   getDiagonal(d: NativeVec): NativeVec;
   getMultCount(): number;
+  setReplicated(on: boolean): this;
 }
 
 export interface NativePC extends NativeObject {
@@ -109,11 +110,21 @@ export interface NativeTao extends NativeObject {
   setMaximumIterations(n: number): this;
   setMaximumFunctionEvaluations(n: number): this;
   setObjectiveReduction(mode: 'sum' | 'none'): this;
+  setReplicated(on: boolean): this;
   getKSP(): NativeKSP | null;
   solve(): NativeTaoStatus;
   getStatus(): NativeTaoStatus;
   getCounts(): NativeTaoCounts;
   isSolving(): boolean;
+}
+
+export interface NativeReplicationStats {
+  gathers: number;
+  gatheredDoubles: number;
+  reductions: number;
+  reducedDoubles: number;
+  /** Small reductions: objective values and failure flags. */
+  scalarReductions: number;
 }
 
 export interface NativeAddon {
@@ -123,6 +134,10 @@ export interface NativeAddon {
   state(): { initialized: boolean; finalized: boolean };
   version(): { major: number; minor: number; subminor: number; text: string; scalarBytes: number; indexBytes: number };
   setErrorClass(ctor: new (message: string) => Error): void;
+  /** Collectives issued by replicated callbacks (counts and vector lengths, in doubles). */
+  replication(opts?: { reset?: boolean; reduce?: 'reduce-scatter' | 'allreduce' }): NativeReplicationStats;
+  /** In-place element-wise reduction over PETSC_COMM_WORLD (collective). */
+  allreduce(values: Float64Array, op: 'sum' | 'min' | 'max'): Float64Array;
   Vec: new (comm: NativeComm, localSize: number, globalSize: number) => NativeVec;
   Mat: new (comm: NativeComm, m: number, n: number, M: number, N: number) => NativeMat;
   KSP: new (comm: NativeComm) => NativeKSP;

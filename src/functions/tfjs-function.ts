@@ -15,6 +15,7 @@ import { initBackend, type BackendOptions, type BackendChoice } from './backend'
 import { disposingKeptOnError, installFastWasmKernels, translateGradientError, withExactSecondOrder } from './gradients';
 import { ParameterLayout } from './parameters';
 import { resolveLoss, meanRelativeError, type Loss, type LossName, type Metric } from './losses';
+import { allreduce } from '../petsc/init';
 
 /** A model written as a plain function of named parameter tensors. */
 export type ParamsFunction = (params: Record<string, tf.Tensor>, x: tf.Tensor) => tf.Tensor;
@@ -48,6 +49,14 @@ export interface TfjsFunctionOptions extends BackendOptions {
   data: DataSource;
   /** For in-memory data: split into mini-batches of this many samples. Default: full batch. */
   batchSize?: number;
+  /**
+   * Data-parallel training (collective over PETSc's world): `data` is this rank's shard (see
+   * shardData / shardBatches in src/data), every rank has the same number of batches, and each
+   * rank's loss on batch b is weighted by its share n_rb / sum_r n_rb of that batch, agreed once
+   * here with one allreduce. Summed over the ranks (as attachFunction does on a 'world' Tao) this
+   * is the mean over the whole batch, also for uneven shards. On one rank the weights are 1.
+   */
+  dataParallel?: boolean;
 }
 
 interface OwnedBatch { x: tf.Tensor; y: tf.Tensor; n: number }
@@ -82,6 +91,10 @@ function dot(a: readonly tf.Tensor[], b: readonly tf.Tensor[]): tf.Scalar {
   return tf.addN(a.map((t, i) => tf.sum(tf.mul(t, b[i])))) as tf.Scalar;
 }
 
+function scaleInPlace(a: Float64Array, w: number): void {
+  for (let i = 0; i < a.length; i++) a[i] *= w;
+}
+
 function equalArrays(a: Float64Array, b: Float64Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -105,6 +118,8 @@ export class TfjsFunction implements ObjectiveFunction {
   private readonly initial: Float64Array;
   private point: { x: Float64Array; params: tf.Tensor[] } | undefined;
   private disposed = false;
+  /** Per-batch factors on f, g and Hv (data-parallel shares); undefined: all 1. */
+  private weights: readonly number[] | undefined;
 
   /** Use createTfjsFunction (it starts the backend and reads async data first). */
   constructor(model: Model, loss: Loss, batches: OwnedBatch[]) {
@@ -141,6 +156,21 @@ export class TfjsFunction implements ObjectiveFunction {
   /** The batch the function currently evaluates on (index into the batch list). */
   get batchIndex(): number { return this.current; }
   get batchCount(): number { return this.batches.length; }
+
+  /**
+   * @internal Multiplies f, g and Hessian products on batch b by weights[b] (float64, after
+   * tfjs's float32 work): a data-parallel rank's share of each global batch.
+   */
+  setBatchWeights(weights: readonly number[]): void {
+    if (weights.length !== this.batches.length || weights.some((w) => !(Number.isFinite(w) && w >= 0))) {
+      throw new Error(`petscml: batch weights must be ${this.batches.length} finite numbers >= 0`);
+    }
+    this.weights = weights.every((w) => w === 1) ? undefined : weights.slice();
+  }
+
+  private weight(): number {
+    return this.weights ? this.weights[this.current] : 1;
+  }
 
   private share(): number {
     return this.batches[this.current].n / this.datasetSize;
@@ -191,7 +221,7 @@ export class TfjsFunction implements ObjectiveFunction {
     const value = f.dataSync()[0];
     f.dispose();
     this.count('objective');
-    return value;
+    return value * this.weight();
   }
 
   gradient(x: Float64Array, g: Float64Array): void {
@@ -209,8 +239,10 @@ export class TfjsFunction implements ObjectiveFunction {
       this.layout.flattenInto(out.slice(1), g);
       const value = out[0].dataSync()[0];
       this.count('gradient');
+      const w = this.weight();
+      if (w !== 1) scaleInPlace(g, w);
       // f comes with the gradient's forward pass: counted as a gradient (2 calls), no more.
-      return value;
+      return value * w;
     } finally {
       tf.dispose(out);
     }
@@ -233,6 +265,8 @@ export class TfjsFunction implements ObjectiveFunction {
         return dot(g, vs);
       })(params)));
       this.layout.flattenInto(out, y);
+      const w = this.weight();
+      if (w !== 1) scaleInPlace(y, w);
     } catch (e) {
       throw translateGradientError(e);
     } finally {
@@ -266,6 +300,8 @@ export class TfjsFunction implements ObjectiveFunction {
         return vjp(hjv);
       }));
       this.layout.flattenInto(out, y);
+      const w = this.weight();
+      if (w !== 1) scaleInPlace(y, w);
     } catch (e) {
       throw translateGradientError(e);
     } finally {
@@ -374,6 +410,22 @@ class GaussNewtonHessian implements HessianOperator {
 }
 
 /**
+ * Each batch's share n_rb / sum_r n_rb of its global batch, agreed over PETSc's world (one
+ * allreduce, every rank the same outcome: a mismatch throws on every rank, never hangs).
+ */
+function dataParallelWeights(counts: number[]): number[] {
+  const nb = counts.length;
+  // Max of the count and of its negation: equal magnitudes mean every rank has the same count.
+  const ext = allreduce([nb, -nb], 'max');
+  if (ext[0] !== -ext[1]) {
+    throw new Error(`petscml: dataParallel: ranks have different numbers of batches (between ${-ext[1]} and ${ext[0]}); ` +
+      'shard every global batch over all ranks (shardBatches does)');
+  }
+  const totals = allreduce(counts, 'sum');
+  return counts.map((n, i) => n / totals[i]);
+}
+
+/**
  * Starts the backend, reads the data and builds the function. Parameters are flattened in the
  * order documented in parameters.ts.
  */
@@ -405,6 +457,7 @@ export async function createTfjsFunction(options: TfjsFunctionOptions): Promise<
       throw new Error('petscml: data must be {x, y}, an iterable or an async iterable of {x, y} batches');
     }
     const fn = new TfjsFunction(options.model, loss, batches) as TfjsFunction & { backend: BackendChoice };
+    if (options.dataParallel) fn.setBatchWeights(dataParallelWeights(batches.map((b) => b.n)));
     Object.defineProperty(fn, 'backend', { value: backend, enumerable: true });
     return fn;
   } catch (e) {

@@ -1,4 +1,4 @@
-export { initialize, finalize, isInitialized, isFinalized, comm, version } from './init';
+export { initialize, finalize, isInitialized, isFinalized, comm, version, rank, isRoot, rootLog, allreduce, replicationStats } from './init';
 export type { InitOptions, World } from './init';
 export { PetscError, PetscErrorCode } from './errors';
 export { Vec } from './vec';
@@ -11,3 +11,4 @@ export { Tao } from './tao';
 export type { TaoType, TaoStatus, TaoCounts, TaoResult, TaoOptions, ObjectiveFn, GradientFn, ObjectiveAndGradientFn } from './tao';
 export { Options } from './options';
 export type { OptionValue } from './options';
+export type { NativeReplicationStats as ReplicationStats } from '../native';

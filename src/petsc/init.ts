@@ -3,8 +3,8 @@
  * `node script.js -tao_type nls -tao_monitor` works as it does for a PETSc C program.
  * MPI is initialized by PETSc; under `mpirun -n N` each rank is one Node process.
  */
-import { native, NativeAddon } from '../native';
-import { PetscError } from './errors';
+import { native, NativeAddon, NativeReplicationStats } from '../native';
+import { argError, PetscError } from './errors';
 
 export interface InitOptions {
   /** Command-line arguments for PETSc (without the program name). Default: process.argv.slice(2). */
@@ -72,6 +72,44 @@ export function isFinalized(): boolean {
 /** MPI rank and size of PETSC_COMM_WORLD (initializes PETSc if needed). */
 export function comm(): World {
   return world ?? initialize();
+}
+
+/** This process's rank in PETSC_COMM_WORLD (0 without mpirun). */
+export function rank(): number {
+  return comm().rank;
+}
+
+/** True on rank 0: the one rank that prints, logs and plots in a data-parallel run. */
+export function isRoot(): boolean {
+  return comm().rank === 0;
+}
+
+/** console.log on rank 0 only; the other ranks print nothing. */
+export function rootLog(...args: unknown[]): void {
+  if (isRoot()) console.log(...args);
+}
+
+/**
+ * Element-wise sum (or min, max) of `values` over every rank of PETSC_COMM_WORLD, returned as a new
+ * Float64Array on every rank. Collective: every rank must call it with the same length.
+ */
+export function allreduce(values: ArrayLike<number>, op: 'sum' | 'min' | 'max' = 'sum'): Float64Array {
+  if (op !== 'sum' && op !== 'min' && op !== 'max') throw argError('allreduce: op', "'sum', 'min' or 'max'", op);
+  if (values === null || typeof values !== 'object' || typeof (values as ArrayLike<number>).length !== 'number') {
+    throw argError('allreduce: values', 'a Float64Array or an array of numbers', values);
+  }
+  const a = Float64Array.from(values);
+  if (comm().size === 1) return a;
+  return petsc().allreduce(a, op);
+}
+
+/**
+ * Collectives issued so far by replicated (data-parallel) callbacks: full-vector gathers and
+ * reductions with their lengths in doubles, and the small objective / failure-flag reductions.
+ * `reset` zeroes the counters after reading them.
+ */
+export function replicationStats(opts: { reset?: boolean } = {}): NativeReplicationStats {
+  return petsc().replication({ reset: opts.reset === true });
 }
 
 export function version(): { major: number; minor: number; subminor: number; text: string } {

@@ -20,6 +20,12 @@ export interface ShellMatOptions {
   multTranspose?: MultFn;
   /** d = diag(A); lets Jacobi preconditioning work with the shell. */
   getDiagonal?: (d: Float64Array) => void;
+  /**
+   * Data-parallel products on 'world': the closures get full-length x and y on every rank, write
+   * this rank's contribution to the whole of y, and the contributions are summed into each rank's
+   * owned block in the native layer. Needs a square matrix. Default false (locally owned blocks).
+   */
+  replicated?: boolean;
 }
 
 /**
@@ -40,10 +46,15 @@ export class ShellMat {
     const lr = dim(opts.localRows, 'localRows');
     const lc = dim(opts.localCols, 'localCols');
     if (rows < 0 && lr < 0) throw argError('ShellMat', 'size, rows or localRows', opts);
+    if (opts.replicated && (rows !== cols || lr !== lc)) throw argError('ShellMat: replicated', 'a square matrix (same rows and cols)', opts);
     if (cols < 0 && lc < 0) throw argError('ShellMat', 'size, cols or localCols', opts);
     const mult = checkFunction<MultFn>('ShellMat: mult', opts.mult);
     this.handle = new (petsc().Mat)(comm, lr, lc, rows, cols);
     this.handle.setCallback('mult', mult);
+    if (opts.replicated !== undefined) {
+      if (typeof opts.replicated !== 'boolean') throw argError('ShellMat: replicated', 'a boolean', opts.replicated);
+      this.handle.setReplicated(opts.replicated);
+    }
     if (opts.multTranspose !== undefined) {
       this.handle.setCallback('multTranspose', checkFunction<MultFn>('ShellMat: multTranspose', opts.multTranspose));
     }

@@ -66,7 +66,8 @@ export interface TaoOptions {
  * A TAO solver. Callbacks get zero-copy views of PETSc's vectors (the locally owned part); a view
  * must not be kept after the callback returns. On 'world', an objective callback returns this
  * rank's contribution and the values are summed over ranks (`objectiveReduction: 'sum'`), or
- * every rank returns the same global value (`'none'`).
+ * every rank returns the same global value (`'none'`). With `setReplicated()`, callbacks see the
+ * whole vector on every rank instead (data-parallel training).
  */
 export class Tao {
   /** @internal */
@@ -166,6 +167,19 @@ export class Tao {
   set objectiveReduction(mode: 'sum' | 'none') {
     if (mode !== 'sum' && mode !== 'none') throw argError('Tao.objectiveReduction', "'sum' or 'none'", mode);
     this.handle.setObjectiveReduction(mode);
+  }
+
+  /**
+   * Replicated callbacks, for data-parallel training on 'world': the objective, gradient and
+   * Hessian-point callbacks get the FULL vector on every rank (gathered in the native layer), and
+   * return / write this rank's full-length contribution; objectives are summed and gradients are
+   * summed into each rank's owned block (one reduce-scatter). Off (default): callbacks see the
+   * locally owned blocks. A Hessian shell needs the same mode (ShellMat option `replicated`).
+   */
+  setReplicated(on = true): this {
+    if (typeof on !== 'boolean') throw argError('Tao.setReplicated', 'a boolean', on);
+    this.handle.setReplicated(on);
+    return this;
   }
 
   /** Called at the start of every iteration with the iteration number (TAO's update hook). */

@@ -39,11 +39,21 @@ export class Vec {
     return new Vec(new (petsc().Vec)(comm, local, global));
   }
 
-  /** A sequential vector holding a copy of `values`. */
-  static fromArray(values: ArrayLike<number>): Vec {
+  /**
+   * A vector holding a copy of `values`: sequential by default; with comm 'world', distributed
+   * with PETSc's default split, every rank passing the same whole array and keeping its owned
+   * block (so one script builds the same initial vector on any number of ranks).
+   */
+  static fromArray(values: ArrayLike<number>, comm: Comm = 'self'): Vec {
     const a = toFloat64('Vec.fromArray', values);
-    const v = Vec.create(a.length);
-    v.handle.setArray(a);
+    if (comm !== 'self' && comm !== 'world') throw argError('Vec.fromArray: comm', "'self' or 'world'", comm);
+    const v = Vec.create({ global: a.length, comm });
+    if (comm === 'self') {
+      v.handle.setArray(a);
+    } else {
+      const [lo, hi] = v.ownershipRange;
+      v.handle.setArray(a.subarray(lo, hi));
+    }
     return v;
   }
 

@@ -1,6 +1,12 @@
 /**
  * Puts an ObjectiveFunction (src/functions/types.ts) on a TAO solver: objective and gradient
  * callbacks, and a shell Hessian whose products come from the function's Hessian operator.
+ *
+ * On a Tao over more than one rank this is data-parallel training: the parameters are an
+ * MPI-distributed Vec, every rank's function sees the full parameter vector and returns its own
+ * contribution (its shard's share of the loss), and the native layer gathers parameters and sums
+ * objectives, gradients and Hessian products (replicated callbacks, native/replicated.cc). On one
+ * rank nothing of that runs: the callbacks see PETSc's arrays directly.
  */
 import type { HessianKind, ObjectiveFunction } from '../functions/types';
 import { argError } from '../petsc/errors';
@@ -25,11 +31,12 @@ export function attachFunction(tao: Tao, fn: ObjectiveFunction, opts: AttachOpti
   if (fn === null || typeof fn !== 'object' || typeof fn.objectiveAndGradient !== 'function' || !Number.isInteger(fn.size)) {
     throw argError('attachFunction: fn', 'an ObjectiveFunction (size, objective, gradient, objectiveAndGradient)', fn);
   }
-  if (tao.handle.getCommSize() > 1) {
-    // Every rank would need the whole parameter vector: that is data-parallel training, which
-    // gathers and sums in the native layer; it is not wired into this adapter yet.
-    throw new Error('petscml: attachFunction: the Tao must be on comm "self"; data-parallel training over MPI is not supported yet');
+  const replicated = tao.handle.getCommSize() > 1;
+  const solution = tao.solution;
+  if (solution && solution.size !== fn.size) {
+    throw new RangeError(`petscml: attachFunction: the Tao's solution has ${solution.size} entries but the function has ${fn.size} parameters`);
   }
+  if (replicated) tao.setReplicated(true);
   tao.setObjective((x) => fn.objective(x));
   tao.setObjectiveAndGradient((x, g) => fn.objectiveAndGradient(x, g));
   tao.setGradient((x, g) => fn.gradient(x, g));
@@ -40,7 +47,12 @@ export function attachFunction(tao: Tao, fn: ObjectiveFunction, opts: AttachOpti
   if (kind === 'none') return { destroy() {} };
   if (!fn.hessian) throw new Error(`petscml: attachFunction: this function offers no Hessian products (asked for '${kind}')`);
   const op = fn.hessian(kind);
-  const H = new ShellMat({ size: fn.size, mult: (v, y) => op.apply(v, y) });
+  const mult = (v: Float64Array, y: Float64Array) => op.apply(v, y);
+  // Distributed: the shell's rows must be split as the solver's vectors are (the solution's
+  // split when it is already set, else PETSc's default split, which Vec.fromArray(x, 'world') uses).
+  const H = replicated
+    ? new ShellMat({ comm: 'world', size: fn.size, localRows: solution?.localSize, localCols: solution?.localSize, replicated: true, mult })
+    : new ShellMat({ size: fn.size, mult });
   tao.setHessian(H, (x) => op.setPoint(x));
   return { hessian: H, hessianKind: kind, destroy: () => H.destroy() };
 }
