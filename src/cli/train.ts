@@ -183,7 +183,14 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
     tf.layers.dense({ units: data.points - 2, kernelInitializer: tf.initializers.glorotNormal({ seed: seed + hidden.length }) }),
   ];
   const model = tf.sequential({ layers });
-  const full = await createTfjsFunction({ model, data: data.train, loss: 'mse', backend: backend as never });
+  // Under mpirun each rank holds its block of every (global) batch; the losses are weighted so that
+  // their sum is the mean over the whole data set, as on one process.
+  const { shardData, shardBatches } = await import('../data');
+  const parallel = size > 1;
+  const full = await createTfjsFunction({
+    model, loss: 'mse', backend: backend as never, dataParallel: parallel,
+    data: parallel ? shardData(data.train) : data.train,
+  });
   const start = full.initialParameters();
   say(`petscml train: Darcy 1-D, ${nTrain} training / ${nTest} test samples, MLP ${[data.points, ...hidden, data.points - 2].join('-')} ` +
     `(${full.size} parameters), backend ${full.backend.name}, ${size} rank${size > 1 ? 's' : ''}; output in ${path.relative(process.cwd(), out) || '.'}`);
@@ -194,7 +201,10 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
     const preset = PRESETS[name as keyof typeof PRESETS];
     let fn = full;
     if (preset.firstOrder) {
-      batchedFn ??= await createTfjsFunction({ model, data: data.train, loss: 'mse', batchSize, backend: backend as never });
+      batchedFn ??= await createTfjsFunction({
+        model, loss: 'mse', backend: backend as never, dataParallel: parallel,
+        ...(parallel ? { data: shardBatches(data.train, { batchSize }) } : { data: data.train, batchSize }),
+      });
       fn = batchedFn;
     }
     const logPath = path.join(out, `${name}.jsonl`);

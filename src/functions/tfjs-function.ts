@@ -156,6 +156,8 @@ export class TfjsFunction implements ObjectiveFunction {
   /** The batch the function currently evaluates on (index into the batch list). */
   get batchIndex(): number { return this.current; }
   get batchCount(): number { return this.batches.length; }
+  /** Samples in each of this process's batches. */
+  get batchSizes(): number[] { return this.batches.map((b) => b.n); }
 
   /**
    * @internal Multiplies f, g and Hessian products on batch b by weights[b] (float64, after

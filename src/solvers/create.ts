@@ -14,7 +14,7 @@ import type { HeaderRecord, IterationRecord, RecordCounts, RunRecord, SummaryRec
 import { JsonlLog } from '../monitor/log';
 import { ProgressReporter, type ProgressOptions } from '../monitor/progress';
 import { argError } from '../petsc/errors';
-import { comm } from '../petsc/init';
+import { allreduce, comm } from '../petsc/init';
 import { Options, type OptionValue } from '../petsc/options';
 import { Tao, type TaoCounts, type TaoResult, type TaoStatus } from '../petsc/tao';
 import { Vec } from '../petsc/vec';
@@ -140,6 +140,7 @@ interface Batched {
   batchCount: number;
   selectBatch(index: number): void;
   batchIndex?: number;
+  batchSizes?: number[];
 }
 function batched(fn: ObjectiveFunction): Batched | undefined {
   const b = fn as unknown as Partial<Batched>;
@@ -208,6 +209,7 @@ export class Solver {
   private readonly forcing?: Forcing;
   private readonly sinks: RecordSink[];
   private destroyed = false;
+  private batchShares?: number[];
 
   constructor(readonly fn: ObjectiveFunction, private readonly opts: SolverOptions = {}) {
     if (fn === null || typeof fn !== 'object' || typeof fn.objectiveAndGradient !== 'function' || !Number.isInteger(fn.size)) {
@@ -345,18 +347,25 @@ export class Solver {
     const b = batched(this.fn)!;
     const counts = this.fn.counts ? { ...this.fn.counts } : undefined;
     const keep = b.batchIndex ?? 0;
-    const share = (this.fn as unknown as { share?: () => number }).share;
+    // Batch b weighs N_b / N with N_b its size over all ranks (a data-parallel function already
+    // scales each rank's part of a batch by its share of that batch).
+    this.batchShares ??= (() => {
+      const local = b.batchSizes ?? new Array<number>(b.batchCount).fill(1);
+      const sizes = comm().size > 1 ? Array.from(allreduce(local, 'sum')) : local;
+      const total = sizes.reduce((s, n) => s + n, 0);
+      return sizes.map((n) => n / total);
+    })();
     let loss = 0;
     try {
       for (let i = 0; i < b.batchCount; i++) {
         b.selectBatch(i);
-        loss += this.fn.objective(x) * (share ? share.call(this.fn) : 1 / b.batchCount);
+        loss += this.fn.objective(x) * this.batchShares[i];
       }
     } finally {
       b.selectBatch(keep);
       if (counts) Object.assign(this.fn.counts!, counts);
     }
-    return loss;
+    return comm().size > 1 ? allreduce([loss], 'sum')[0] : loss;
   }
 
   /** Runs the solver from the initial parameters; leaves the result in the model. */

@@ -44,6 +44,26 @@ describe('petscml train', () => {
     expect(fs.readFileSync(path.join(out, 'summary.md'), 'utf8')).toMatch(/^\| solver/m);
   });
 
+  it('--ranks 2 trains data-parallel under mpirun to the same losses as one process', () => {
+    const env = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
+    const common = ['train', '--solvers', 'adam,lbfgs,tr-gn', '--epochs', 'adam=3,lbfgs=15,tr-gn=8', '--train', '90', '--test', '20',
+      '--hidden', '12', '--batch-size', '30', '--backend', 'cpu', '--no-plot'];
+    const one = run([...common, '--out', path.join(dir, 'np1')], env);
+    const two = run([...common, '--out', path.join(dir, 'np2'), '--ranks', '2'], env);
+    expect(one.code, one.err).toBe(0);
+    expect(two.code, two.err).toBe(0);
+    expect(two.out).toMatch(/, 2 ranks;/);
+    // rank 0 alone prints: one table
+    expect(two.out.match(/^solver\s+iters/gm)).toHaveLength(1);
+    for (const s of ['adam', 'lbfgs', 'tr-gn']) {
+      const a = readLog(path.join(dir, 'np1', `${s}.jsonl`)), b = readLog(path.join(dir, 'np2', `${s}.jsonl`));
+      expect(b.header.ranks).toBe(2);
+      expect(b.summary!.iterations).toBe(a.summary!.iterations);
+      // float32 sums over differently split shards: the same loss to 1e-5 relative
+      expect(Math.abs(b.summary!.loss - a.summary!.loss) / a.summary!.loss, s).toBeLessThan(1e-5);
+    }
+  });
+
   it('runs a user script with a preset chosen on the command line', () => {
     const script = path.join(root, 'test/fixtures/train-script.js');
     const a = run(['train', script, 'extra']);
