@@ -16,7 +16,7 @@
  *
  *   npx tsc -p tsconfig.json && node bench/data-parallel.js            # 1 and 2 ranks, speedup
  *   SAMPLES=8192 ITS=3 RANKS=1,2,4 node bench/data-parallel.js         # other sizes and rank counts
- *   REDUCE=allreduce node bench/data-parallel.js                       # MPI_Allreduce instead of reduce-scatter
+ *   REDUCE=allreduce node bench/data-parallel.js                       # the solve with MPI_Allreduce + copy instead of reduce-scatter
  *
  * The machine must be otherwise idle for the timings to mean anything.
  */
@@ -76,9 +76,23 @@ async function worker() {
   const r = tao.solve();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const stats = replicationStats();
+  // The communication alone: a replicated product whose closure does nothing (y = x), timed with
+  // each reduction: gather + failure agreement + reduce-scatter (or allreduce + copy).
+  const { ShellMat } = require(path.join(__dirname, '..', 'dist'));
+  const comms = {};
+  for (const mode of ['reduce-scatter', 'allreduce']) {
+    native().replication({ reduce: mode });
+    const H = new ShellMat({ comm: 'world', size: fn.size, localRows: x.localSize, localCols: x.localSize, replicated: true, mult: (v, y) => y.set(v) });
+    const y = x.duplicate();
+    for (let i = 0; i < 10; i++) H.mult(x, y);
+    const reps = 200, c0 = process.hrtime.bigint();
+    for (let i = 0; i < reps; i++) H.mult(x, y);
+    comms[mode] = Number(process.hrtime.bigint() - c0) / 1e3 / reps;
+    H.destroy(); y.destroy();
+  }
   if (rank === 0) {
     console.log(JSON.stringify({ ranks: size, backend: backend.name, params: fn.size, samples: SAMPLES, localSamples: fn.datasetSize,
-      iterations: r.iterations, f: r.f, counts: r.counts, seconds, stats }));
+      iterations: r.iterations, f: r.f, counts: r.counts, seconds, stats, comms }));
   }
 }
 
@@ -108,8 +122,13 @@ function driver() {
       `${(base.seconds / r.seconds).toFixed(2).padStart(6)}x  ${r.f.toExponential(6)}  ${String(r.counts.objectiveAndGradient + r.counts.gradient).padStart(3)}  ` +
       `${String(r.counts.hessianMult).padStart(3)}  ${(r.stats.gathers / its).toFixed(1).padStart(10)}  ${mb(r.stats.gatheredDoubles).padStart(19)}  ${mb(r.stats.reducedDoubles).padStart(18)}`);
   }
-  console.log('Per collective: a gather delivers all N parameters to every rank (8N bytes, of which 8(N - n_r) cross the wire);' +
-    ' a reduce-scatter sends 8N bytes per rank and returns its own 8 n_r; plus one 16-byte allreduce (objective, failure flag) per evaluation.');
+  console.log('Per collective: a gather delivers all N parameters to every rank (8(N - n_r) bytes received per rank);' +
+    ' a reduce-scatter sends ~8N(P-1)/P bytes per rank and keeps its own 8 n_r (an allreduce moves twice that);' +
+    ' plus one 16-byte allreduce (objective, failure flag) or 4-byte one (failure flag) per evaluation.');
+  for (const r of results.slice(1)) {
+    console.log(`${r.ranks} ranks, one replicated product with an empty closure (gather + reduction), ${r.params} parameters: ` +
+      `reduce-scatter ${r.comms['reduce-scatter'].toFixed(0)} us, allreduce + copy ${r.comms.allreduce.toFixed(0)} us`);
+  }
 }
 
 if (process.argv.includes('--worker')) worker().catch((e) => { console.error(e); process.exit(1); });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { batchPlan, seededPermutation, shardBatches, shardData, shardRange } from '../../src';
+import { batchPlan, loadShard, seededPermutation, shardBatches, shardData, shardRange } from '../../src';
 
 describe('sharding by rank', () => {
   it('splits into contiguous blocks in rank order whose sizes differ by at most one', () => {
@@ -54,5 +54,11 @@ describe('sharding by rank', () => {
     tf.dispose([t.x, t.y, last.x as tf.Tensor, last.y as tf.Tensor]);
     expect(() => shardData(arr, { rank: 0, size: 8 })).toThrow(/7 samples cannot be split over 8 ranks/);
     expect(() => shardData({ x: arr.x, y: { values, shape: [14, 1] } }, { rank: 0, size: 1 })).toThrow(/x has 7 samples but y has 14/);
+  });
+
+  it('loadShard hands the loader this process\'s rank and the world size', async () => {
+    expect(await loadShard((rank, size) => ({ rank, size }))).toEqual({ rank: 0, size: 1 });
+    await expect(loadShard(async () => 'async')).resolves.toBe('async');
+    await expect(loadShard(42 as never)).rejects.toThrow(/petscml: loadShard: loader: expected a function/);
   });
 });
