@@ -6,7 +6,10 @@
  * MPI-distributed Vec, every rank's function sees the full parameter vector and returns its own
  * contribution (its shard's share of the loss), and the native layer gathers parameters and sums
  * objectives, gradients and Hessian products (replicated callbacks, native/replicated.cc). On one
- * rank nothing of that runs: the callbacks see PETSc's arrays directly.
+ * rank nothing of that runs: the callbacks see PETSc's arrays directly. The Hessian shell's rows
+ * are split as the Tao's solution is when it is set before attaching, else by PETSc's default split
+ * (the one Vec.fromArray(x, 'world') uses); a solution split otherwise and set later fails the solve
+ * with PETSc's 'Nonconforming object sizes' on every rank.
  */
 import type { HessianKind, ObjectiveFunction } from '../functions/types';
 import { argError } from '../petsc/errors';
