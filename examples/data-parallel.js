@@ -8,7 +8,7 @@
 // initial weights, keeps its own block of the data (shardData), and evaluates the loss on it; the
 // solver's vectors (and L-BFGS history, Krylov vectors) are split across the ranks in a
 // distributed PETSc Vec, and petscml's native layer hands each rank the full parameter vector and
-// sums gradients and Hessian products back (see docs/mpi.md). Output is printed by rank 0 only.
+// sums gradients and Hessian products back (see the README's MPI section). Output is printed by rank 0 only.
 const tf = require('@tensorflow/tfjs');
 const { Tao, Vec, Options, attachFunction, createTfjsFunction, initBackend, comm, rootLog, shardData } = require('petscml');
 
