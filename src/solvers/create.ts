@@ -19,7 +19,10 @@ import { Options, type OptionValue } from '../petsc/options';
 import { Tao, type TaoCounts, type TaoResult, type TaoStatus } from '../petsc/tao';
 import { Vec } from '../petsc/vec';
 import { attachFunction, type Attached } from './attach';
-import { FIRST_ORDER_TYPES, PRESETS, presetNames, type Preset, type PresetName } from './presets';
+import { FIRST_ORDER_OPTIONS, FIRST_ORDER_TYPES, firstOrderOptionName } from './first-order';
+import { PRESETS, presetNames, type Preset, type PresetName } from './presets';
+
+const firstOrderTypes: ReadonlySet<string> = new Set(FIRST_ORDER_TYPES);
 
 /** Somewhere records go: a JSON-lines log, a progress line, a user callback. */
 export interface RecordSink {
@@ -87,9 +90,7 @@ const COMMON = [
   'tao_ls_armijo_alpha', 'tao_ls_armijo_beta', 'tao_ls_armijo_sigma', 'tao_ls_armijo_memory_size',
   'tao_ntr_ksp_rtol', 'tao_nls_ksp_rtol', 'tao_ntr_ksp_monitor', 'tao_nls_ksp_monitor', 'tao_ntr_min_radius',
   'tao_nls_max_radius', 'tao_nls_pc_lmvm_mat_lmvm_hist_size', 'tao_lmvm_recycle',
-  ...['adam', 'adamw', 'sgd'].flatMap((t) =>
-    ['lr', 'beta1', 'beta2', 'epsilon', 'weight_decay', 'momentum', 'nesterov', 'lr_schedule', 'lr_decay_rate', 'lr_decay_epochs', 'steps_per_epoch'].map(
-      (o) => `tao_${t}_${o}`)),
+  ...FIRST_ORDER_OPTIONS.flatMap((o) => o.types.map((t) => firstOrderOptionName(t, o.name).slice(1))),
   'petscml_forcing', 'petscml_forcing_eta0', 'petscml_forcing_gamma', 'petscml_forcing_alpha', 'petscml_forcing_max',
 ];
 
@@ -253,7 +254,7 @@ export class Solver {
     const b = batched(fn);
     this.batchesPerEpoch = b?.batchCount ?? 1;
     const taoType = this.options.get('tao_type') ?? String(merged.tao_type);
-    const firstOrder = FIRST_ORDER_TYPES.has(taoType);
+    const firstOrder = firstOrderTypes.has(taoType);
     if (firstOrder) merged[`tao_${taoType}_steps_per_epoch`] ??= this.batchesPerEpoch;
     else if (this.batchesPerEpoch > 1) {
       throw new Error(`petscml: createSolver: '${taoType}' needs the full data set at each iteration, but the function has ` +
@@ -311,7 +312,7 @@ export class Solver {
           `${this.prefix ? `, prefix '${this.prefix}'` : ''})` + (near.length ? `; did you mean ${near.join(', ')}?` : ''));
       }
       const actual = this.tao.type ?? taoType;
-      if (FIRST_ORDER_TYPES.has(actual) && b) this.tao.setUpdate((k) => b.selectBatch(k % b.batchCount));
+      if (firstOrderTypes.has(actual) && b) this.tao.setUpdate((k) => b.selectBatch(k % b.batchCount));
     } catch (e) {
       this.destroy();
       throw e;

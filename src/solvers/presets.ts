@@ -116,8 +116,6 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
   },
 };
 
-/** TAO types that step once per mini-batch (the first-order references). */
-export const FIRST_ORDER_TYPES: ReadonlySet<string> = new Set(['adam', 'adamw', 'sgd']);
 
 export function presetNames(): PresetName[] {
   return Object.keys(PRESETS) as PresetName[];
