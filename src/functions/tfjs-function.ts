@@ -259,23 +259,10 @@ export class TfjsFunction implements ObjectiveFunction {
   exactProduct(x: Float64Array, v: Float64Array, y: Float64Array): void {
     const params = this.paramsAt(x);
     const batch = this.batches[this.current];
-    const vs = this.layout.fold(v);
-    let out: tf.Tensor[] = [];
-    try {
-      out = disposingKeptOnError(() => tf.tidy(() => tf.grads((...p: tf.Tensor[]) => {
-        const g = withExactSecondOrder(() => tf.grads((...q: tf.Tensor[]) => this.lossAt(q, batch))(p));
-        return dot(g, vs);
-      })(params)));
-      this.layout.flattenInto(out, y);
-      const w = this.weight();
-      if (w !== 1) scaleInPlace(y, w);
-    } catch (e) {
-      throw translateGradientError(e);
-    } finally {
-      tf.dispose(vs);
-      tf.dispose(out);
-    }
-    this.count('exact');
+    this.product(v, y, 'exact', (vs) => tf.grads((...p: tf.Tensor[]) => {
+      const g = withExactSecondOrder(() => tf.grads((...q: tf.Tensor[]) => this.lossAt(q, batch))(p));
+      return dot(g, vs);
+    })(params));
   }
 
   /** @internal The model output at x on the current batch (kept; the caller disposes). */
@@ -289,18 +276,26 @@ export class TfjsFunction implements ObjectiveFunction {
   gaussNewtonProduct(x: Float64Array, z: tf.Tensor, v: Float64Array, y: Float64Array): void {
     const params = this.paramsAt(x);
     const batch = this.batches[this.current];
+    this.product(v, y, 'gauss-newton', (vs) => {
+      const vjp = (dz: tf.Tensor) => tf.grads((...p: tf.Tensor[]) => this.forwardFn(p, batch.x))(params, dz);
+      // J v = d/du <J^T u, v>: linear in u, so any u works; zeros avoids an extra buffer pass.
+      const u = tf.zerosLike(z);
+      const jv = tf.grad((uu: tf.Tensor) => dot(vjp(uu), vs))(u);
+      const hjv = withExactSecondOrder(() =>
+        tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), jv)))(z));
+      return vjp(hjv);
+    });
+  }
+
+  /**
+   * y = the product `compute` builds from v (folded to tensors), scaled by the batch's data-parallel
+   * weight; tfjs errors become petscml's, and every tensor is released whatever happens.
+   */
+  private product(v: Float64Array, y: Float64Array, kind: HessianKind, compute: (vs: tf.Tensor[]) => tf.Tensor[]): void {
     const vs = this.layout.fold(v);
     let out: tf.Tensor[] = [];
     try {
-      out = disposingKeptOnError(() => tf.tidy(() => {
-        const vjp = (dz: tf.Tensor) => tf.grads((...p: tf.Tensor[]) => this.forwardFn(p, batch.x))(params, dz);
-        // J v = d/du <J^T u, v>: linear in u, so any u works; zeros avoids an extra buffer pass.
-        const u = tf.zerosLike(z);
-        const jv = tf.grad((uu: tf.Tensor) => dot(vjp(uu), vs))(u);
-        const hjv = withExactSecondOrder(() =>
-          tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), jv)))(z));
-        return vjp(hjv);
-      }));
+      out = disposingKeptOnError(() => tf.tidy(() => compute(vs)));
       this.layout.flattenInto(out, y);
       const w = this.weight();
       if (w !== 1) scaleInPlace(y, w);
@@ -310,7 +305,7 @@ export class TfjsFunction implements ObjectiveFunction {
       tf.dispose(vs);
       tf.dispose(out);
     }
-    this.count('gauss-newton');
+    this.count(kind);
   }
 
   /**
