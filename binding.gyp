@@ -1,14 +1,15 @@
 {
-  # The same sources as CMakeLists.txt, for `node-gyp rebuild` (npm run build:gyp).
+  # The same sources as CMakeLists.txt, for `node-gyp rebuild` (npm run build:gyp, and npm's own
+  # build when the packed package is installed).
   # PETSc and MPI flags come from pkg-config; set PKG_CONFIG_PATH=$PETSC_DIR/$PETSC_ARCH/lib/pkgconfig
   # for a PETSc of your own.
   "targets": [
     {
       "target_name": "petscml",
+      # Every native/*.cc, as CMakeLists.txt globs them (test/build/sources.test.ts checks that the
+      # two agree). gyp runs the command in this file's directory; paths are relative to it.
       "sources": [
-        "native/addon.cc", "native/closures.cc", "native/errors.cc", "native/views.cc",
-        "native/vec.cc", "native/mat.cc", "native/ksp.cc", "native/pc.cc", "native/tao.cc",
-        "native/options.cc", "native/firstorder.cc"
+        "<!@(node -p \"require('fs').readdirSync('native').filter((f) => f.endsWith('.cc')).sort().map((f) => 'native/' + f).join(' ')\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
