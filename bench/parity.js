@@ -10,7 +10,7 @@
 // plain left-to-right loop over the pairs (x[2i], x[2i+1]) in both languages, with the same
 // expressions in the same order, so both sides compute bitwise the same values. Every callback is
 // counted where it is called (objective, gradient, objective+gradient, Hessian evaluations,
-// Hessian-vector products), and the petscml counts are also compared with tao.solve().counts.
+// Hessian-vector products, shell diagonals), and the petscml counts are also compared with tao.solve().counts.
 //
 // PC: petscml replaces a default PC that needs matrix entries by 'none' for a shell Hessian
 // without getDiagonal (native/tao.cc, DefaultShellPC, after TaoSetUp). bench/parity.py applies
@@ -132,7 +132,7 @@ function runOne(k, run) {
   const opts = new Options(prefix);
   for (const [name, value] of Object.entries(run.options)) opts.set(name, value);
 
-  const c = { objective: 0, gradient: 0, objectiveAndGradient: 0, hessian: 0, hessianMult: 0 };
+  const c = { objective: 0, gradient: 0, objectiveAndGradient: 0, hessian: 0, hessianMult: 0, diagonal: 0 };
   const x = Vec.fromArray(run.x0);
   let point = new Float64Array(n);
   const H = new ShellMat({
@@ -152,6 +152,7 @@ function runOne(k, run) {
     },
     ...(run.diagonal ? {
       getDiagonal(d) {
+        c.diagonal++;
         const p = point;
         for (let i = 0; i < p.length; i += 2) {
           const a = p[i];
@@ -229,7 +230,7 @@ function runPython(runs) {
   return JSON.parse(p.stdout);
 }
 
-const COUNT_KEYS = ['objective', 'gradient', 'objectiveAndGradient', 'hessian', 'hessianMult'];
+const COUNT_KEYS = ['objective', 'gradient', 'objectiveAndGradient', 'hessian', 'hessianMult', 'diagonal'];
 
 function compare(js, py) {
   const diffs = [];
@@ -239,8 +240,8 @@ function compare(js, py) {
   for (const k of COUNT_KEYS) {
     if (js.counts[k] !== py.counts[k]) diffs.push(`${k} ${js.counts[k]} vs ${py.counts[k]}`);
   }
-  // The bridge's own counters must agree with what the callbacks saw.
-  for (const k of COUNT_KEYS) {
+  // The bridge's own counters must agree with what the callbacks saw (it does not count getDiagonal).
+  for (const k of COUNT_KEYS.filter((key) => key !== 'diagonal')) {
     if (js.nativeCounts[k] !== js.counts[k]) diffs.push(`petscml counts.${k} ${js.nativeCounts[k]} but callbacks saw ${js.counts[k]}`);
   }
   if (js.nativeCounts.iterations !== js.iterations) diffs.push(`petscml counts.iterations ${js.nativeCounts.iterations} vs ${js.iterations}`);
@@ -269,7 +270,7 @@ function main() {
     const padl = (s, w) => String(s).padStart(w);
     console.log(`PETSc ${v.text} (petscml) / ${py.petsc} (petsc4py), extended Rosenbrock alpha=${ALPHA}`);
     console.log(`counts: f = objective, g = gradient, fg = objective+gradient, H = Hessian evaluations, Hv = Hessian products; each cell petscml/petsc4py`);
-    console.log([pad('run', 10), pad('start', 6), padl('n', 4), padl('its', 10), padl('f', 8), padl('g', 8), padl('fg', 10), padl('H', 9), padl('Hv', 11), padl('kspits', 6), '  ' + pad('ksp/pc', 11), pad('counts', 7), 'f,x bitwise'].join(' '));
+    console.log([pad('run', 10), pad('start', 6), padl('n', 4), padl('its', 10), padl('f', 8), padl('g', 8), padl('fg', 10), padl('H', 9), padl('Hv', 11), padl('diag', 5), padl('kspits', 6), '  ' + pad('ksp/pc', 11), pad('counts', 7), 'f,x bitwise'].join(' '));
     for (const r of rows) {
       const a = r.petscml, b = r.petsc4py;
       const cell = (x, y, w) => padl(x === y ? `${x}` : `${x}/${y}`, w);
@@ -277,7 +278,7 @@ function main() {
         pad(r.name, 10), pad(r.start, 6), padl(r.n, 4), cell(a.iterations, b.iterations, 10),
         cell(a.counts.objective, b.counts.objective, 8), cell(a.counts.gradient, b.counts.gradient, 8),
         cell(a.counts.objectiveAndGradient, b.counts.objectiveAndGradient, 10), cell(a.counts.hessian, b.counts.hessian, 9),
-        cell(a.counts.hessianMult, b.counts.hessianMult, 11), padl(a.nativeCounts.kspIterations, 6),
+        cell(a.counts.hessianMult, b.counts.hessianMult, 11), cell(a.counts.diagonal, b.counts.diagonal, 5), padl(a.nativeCounts.kspIterations, 6),
         '  ' + pad(a.ksp ? `${a.ksp}/${a.pc}` : '-', 11), pad(r.countsEqual ? 'equal' : 'DIFFER', 7), r.bitwise ? 'yes' : 'no',
       ].join(' '));
       for (const d of r.diffs) console.log(`    ${d}`);

@@ -37,6 +37,7 @@ class Counts:
         self.objectiveAndGradient = 0
         self.hessian = 0
         self.hessianMult = 0
+        self.diagonal = 0
 
 
 class Hessian:
@@ -80,6 +81,7 @@ class HessianWithDiagonal(Hessian):
     """The same shell with getDiagonal (petscml's ShellMat getDiagonal): Jacobi becomes the default PC."""
 
     def getDiagonal(self, mat, d):
+        self.counts.diagonal += 1
         p = self.point
         da = [0.0] * len(p)
         for i in range(0, len(p), 2):
@@ -134,6 +136,14 @@ def run_one(k, run):
         ctx.point = X.getArray(readonly=True).tolist()
         if run.get('shiftResetPerHessian'):
             ctx.vshift = 0.0
+            # Assemble, as petscml's Hessian trampoline does (native/tao.cc) and as PETSc's own
+            # Hessian routines do: MatAssemblyEnd raises the matrix's state, which is what tells
+            # the PC that the operator changed. Without it, a Hessian that NLS did not shift keeps
+            # its state, and Jacobi keeps the diagonal of the first point for the whole solve
+            # (nls/diag from x = 0: 1 getDiagonal call for 15 Hessians). Whether that stale
+            # preconditioner costs extra CG iterations depends on rounding, so the counts then
+            # differed on some BLAS kernels only (Haswell/Zen: 36 products against 33).
+            Hm.assemble()
 
     tao = PETSc.TAO().create(comm=PETSc.COMM_SELF)
     tao.setOptionsPrefix(prefix)
@@ -189,6 +199,7 @@ def run_one(k, run):
             'objectiveAndGradient': c.objectiveAndGradient,
             'hessian': c.hessian,
             'hessianMult': c.hessianMult,
+            'diagonal': c.diagonal,
         },
         'pc': pc_after,
         'pcDefault': pc_before,
