@@ -3,6 +3,7 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as path from 'path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { bandFor, outsideBand } from './support/invariants';
 
 const fixture = path.resolve(__dirname, 'fixtures/data-parallel.js');
 const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
@@ -37,18 +38,27 @@ describe('data-parallel training, the same script on 1, 2 and 3 ranks', () => {
     expect(r.lines.filter((l) => l === 'printed once')).toHaveLength(1);
   });
 
-  it('a plain double-precision function: identical iteration and evaluation counts, same solution (lmvm, ntr with exact Hv)', () => {
+  // The objective and the gradient are sums over the ranks' shards (allreduce, reduce-scatter), so
+  // each rank count adds the same terms in another grouping: the solution and the stop reason are
+  // invariant, the counts are compared within the bands of test/support/invariants.ts.
+  it('a plain double-precision function: the same solution, counts within the stated bands (lmvm, ntr with exact Hv)', () => {
     const one = runs[1].ranks[0];
+    const misses: string[] = [];
     for (const type of ['lmvm', 'ntr']) {
       expect(one[type].reason).toBe('CONVERGED_GATOL');
       for (const n of [2, 3]) {
         const k = runs[n].ranks[0];
-        expect({ n, type, iterations: k[type].iterations, counts: k[type].counts }).toEqual({ n, type, iterations: one[type].iterations, counts: one[type].counts });
+        expect(k[type].reason).toBe('CONVERGED_GATOL');
+        const { iterations, objective, gradient, objectiveAndGradient, hessian, hessianMult } = k[type].counts;
+        const ref = one[type].counts;
+        misses.push(...outsideBand(`-n ${n} ${type}`, { iterations, objective, gradient, objectiveAndGradient, hessian, hessianMult },
+          { iterations: ref.iterations, objective: ref.objective, gradient: ref.gradient, objectiveAndGradient: ref.objectiveAndGradient, hessian: ref.hessian, hessianMult: ref.hessianMult }, bandFor(type)));
         // f is ~1e-17 at the solution: compare it against the initial objective's scale
         expect(Math.abs(k[type].f - one[type].f)).toBeLessThan(1e-12 * one.uneven);
         for (let i = 0; i < 20; i++) expect(Math.abs(k[type].x[i] - one[type].x[i])).toBeLessThan(1e-9);
       }
     }
+    expect(misses).toEqual([]);
   });
 
   it('the native layer issues one gather per evaluation and one reduce-scatter per vector result (none on one rank)', () => {
@@ -79,9 +89,10 @@ describe('data-parallel training, the same script on 1, 2 and 3 ranks', () => {
     for (const n of [2, 3]) {
       const k = runs[n].ranks[0].tfjs;
       expect(rel(k.f0, one.f0)).toBeLessThan(1e-6);
-      expect(k.lmvm.iterations).toBe(one.lmvm.iterations);
+      // a fixed budget: every rank count runs all of it
+      expect([k.lmvm.iterations, one.lmvm.iterations]).toEqual([5, 5]);
       expect(rel(k.lmvm.f, one.lmvm.f)).toBeLessThan(1e-5);
-      expect(k.ntr.iterations).toBe(one.ntr.iterations);
+      expect([k.ntr.iterations, one.ntr.iterations]).toEqual([2, 2]);
       expect(rel(k.ntr.f, one.ntr.f)).toBeLessThan(1e-5);
     }
   });

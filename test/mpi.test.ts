@@ -1,6 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
+import { bandFor, outsideBand } from './support/invariants';
 
 const fixture = path.resolve(__dirname, 'fixtures/mpi.js');
 const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
@@ -53,25 +54,31 @@ describe.each([1, 2, 3])('under mpirun -n %i', (n) => {
 });
 
 describe('across rank counts', () => {
-  it('solves extended Rosenbrock with the same iteration and evaluation counts on 1, 2 and 3 ranks', () => {
+  // The distributed dot products and norms sum the ranks' partial sums, so 1, 2 and 3 ranks round
+  // differently: the minimizer and the stop reason must agree, the counts within the bands of
+  // test/support/invariants.ts (not exactly: lmvm took 26 iterations on 1 rank and 36 on 2 with
+  // OpenBLAS's Haswell kernels, 25 on both with SkylakeX's).
+  it('solves extended Rosenbrock to the same minimizer on 1, 2 and 3 ranks, with counts within the stated bands', () => {
     const runs = [1, 2, 3].map((n) => mpirun(n, 'rosenbrock'));
     for (const r of runs) expect(r.status).toBe(0);
     const one = runs[0].ranks[0].runs;
-    for (const type of Object.keys(one)) {
-      expect(one[type].reason).toBe('CONVERGED_GATOL');
-      expect(one[type].maxErr).toBeLessThan(1e-6);
-    }
-    for (const r of runs.slice(1)) {
+    const misses: string[] = [];
+    for (const [i, r] of runs.entries()) {
       for (const k of r.ranks) {
         for (const type of Object.keys(one)) {
-          expect({ type, iterations: k.runs[type].iterations, counts: k.runs[type].counts }).toEqual({
-            type,
-            iterations: one[type].iterations,
-            counts: one[type].counts,
-          });
+          const run = k.runs[type];
+          expect({ n: i + 1, type, reason: run.reason }).toEqual({ n: i + 1, type, reason: 'CONVERGED_GATOL' });
+          expect(run.maxErr).toBeLessThan(1e-6); // |x - 1| at gatol 1e-9
+          // every rank of one run reports the same counts (they are collective)
+          expect(run.counts).toEqual(r.ranks[0].runs[type].counts);
+          const { iterations, objectiveAndGradient, hessian, hessianMult } = run.counts;
+          const ref = one[type].counts;
+          misses.push(...outsideBand(`-n ${i + 1} ${type}`, { iterations, objectiveAndGradient, hessian, hessianMult },
+            { iterations: ref.iterations, objectiveAndGradient: ref.objectiveAndGradient, hessian: ref.hessian, hessianMult: ref.hessianMult }, bandFor(type)));
         }
       }
     }
+    expect(misses).toEqual([]);
   });
 
   it('a rank that dies while others wait in a collective ends the job within seconds', () => {
