@@ -21,11 +21,15 @@ packages=(
   # PETSc and the system BLAS alternative use OpenBLAS once it is installed; install it explicitly
   # so that results do not depend on what else is on the machine (PLATFORM.md).
   libopenblas-dev
+  # Debian's reference BLAS, the other arithmetic scripts/portability.sh runs the tests under.
+  libblas3
   # The reference binding, for the parity checks against PETSc itself.
   python3-petsc4py python3-numpy
   # A font for the text of PNG figures (petscml plot rasterizes its SVG with resvg, which reads
-  # system fonts; without one, the PNG has lines but no labels).
-  fonts-dejavu-core
+  # system fonts; without one, the PNG has lines but no labels). resvg finds fonts through
+  # /etc/fonts/fonts.conf only, which is fontconfig-config's (not installed by the font itself, and
+  # missing on a fresh system such as the Docker image: scripts/check-image.sh).
+  fonts-dejavu-core fontconfig-config
 )
 missing=()
 for p in "${packages[@]}"; do
