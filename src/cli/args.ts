@@ -42,6 +42,7 @@ export function splitPetscOptions(argv: readonly string[]): { own: string[]; pet
 export function positiveInt(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
+  // PETSc's integers are 32-bit: a larger count would wrap around there (1e12 epochs ran 0).
+  if (!Number.isInteger(n) || n <= 0 || n > 2 ** 31 - 1) throw new UsageError(`--${name} must be an integer in [1, 2147483647], got '${v}'`);
   return n;
 }

@@ -16,6 +16,7 @@ import { disposingKeptOnError, installFastWasmKernels, translateGradientError, w
 import { ParameterLayout } from './parameters';
 import { resolveLoss, meanRelativeError, type Loss, type LossName, type Metric } from './losses';
 import { allreduce } from '../petsc/init';
+import { agreeAcrossRanks } from '../solvers/agree';
 
 /** A model written as a plain function of named parameter tensors. */
 export type ParamsFunction = (params: Record<string, tf.Tensor>, x: tf.Tensor) => tf.Tensor;
@@ -65,21 +66,68 @@ function isBatch(d: unknown): d is Batch {
   return typeof d === 'object' && d !== null && 'x' in d && 'y' in d;
 }
 
+function shapeText(shape: readonly (number | null)[]): string {
+  return `[${shape.map((d) => (d === null ? 'any' : d)).join(', ')}]`;
+}
+
 function toTensor(d: DataTensor, what: string): tf.Tensor {
   if (d instanceof tf.Tensor) return d.dtype === 'float32' ? tf.clone(d) : tf.cast(d, 'float32');
-  if (d && Array.isArray(d.shape) && d.values) return tf.tensor(Float32Array.from(d.values), d.shape, 'float32');
+  if (d && typeof d === 'object' && Array.isArray((d as ShapedArray).shape) && (d as ShapedArray).values) {
+    const { values, shape } = d as ShapedArray;
+    if (!shape.every((n) => Number.isInteger(n) && n >= 0)) throw new Error(`petscml: ${what} has shape ${JSON.stringify(shape)}: expected non-negative integers`);
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (typeof values.length !== 'number' || values.length !== count) {
+      throw new Error(`petscml: ${what} has shape ${shapeText(shape)} (${count} values) but ${values.length} values`);
+    }
+    return tf.tensor(Float32Array.from(values), shape, 'float32');
+  }
   throw new Error(`petscml: ${what} must be a tf.Tensor or {values, shape}`);
 }
 
-function ownBatch(b: Batch): OwnedBatch {
-  const x = toTensor(b.x, 'batch x');
-  const y = toTensor(b.y, 'batch y');
-  if (x.shape[0] !== y.shape[0]) {
-    tf.dispose([x, y]);
-    throw new Error(`petscml: batch x has ${x.shape[0]} samples but y has ${y.shape[0]}`);
+/** Throws naming the first NaN or infinite value of t by its sample (index along axis 0). */
+function checkFinite(t: tf.Tensor, what: string): void {
+  const v = t.dataSync();
+  const row = t.shape.slice(1).reduce((a, b) => a * b, 1);
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) {
+      const sample = Math.floor(i / Math.max(row, 1));
+      throw new RangeError(`petscml: ${what} has ${v[i]} at sample ${sample}${row > 1 ? ` (element ${i - sample * row} of it)` : ''}: ` +
+        'data must be finite (NaN propagates into every loss and gradient)');
+    }
   }
-  return { x, y, n: x.shape[0] };
 }
+
+/** Converts and checks one batch: rank >= 1, equal non-zero sample counts, finite values. */
+function ownBatch(b: Batch, what = 'batch'): OwnedBatch {
+  if (!isBatch(b)) throw new Error(`petscml: ${what} must be {x, y}, got ${b === null ? 'null' : typeof b}`);
+  const x = toTensor(b.x, `${what} x`);
+  let y: tf.Tensor | undefined;
+  try {
+    y = toTensor(b.y, `${what} y`);
+    if (x.rank < 1 || y.rank < 1) throw new Error(`petscml: ${what}: x and y need a sample axis first, got x ${shapeText(x.shape)} and y ${shapeText(y.shape)}`);
+    if (x.shape[0] !== y.shape[0]) throw new RangeError(`petscml: ${what} x has ${x.shape[0]} samples (shape ${shapeText(x.shape)}) but y has ${y.shape[0]} (shape ${shapeText(y.shape)})`);
+    if (x.shape[0] === 0) throw new RangeError(`petscml: ${what} has 0 samples (x ${shapeText(x.shape)}, y ${shapeText(y.shape)}): a loss over no data is not a loss`);
+    checkFinite(x, `${what} x`);
+    checkFinite(y, `${what} y`);
+    return { x, y, n: x.shape[0] };
+  } catch (e) {
+    tf.dispose(y ? [x, y] : [x]);
+    throw e;
+  }
+}
+
+/** A scalar loss or metric value, or an error naming what came back instead. */
+function scalarOf(t: unknown, what: string): tf.Scalar {
+  if (!(t instanceof tf.Tensor)) throw new TypeError(`petscml: ${what} must return a scalar tf.Tensor, got ${t === null ? 'null' : typeof t}`);
+  if (t.rank !== 0) {
+    const shape = t.shape;
+    t.dispose();
+    throw new RangeError(`petscml: ${what} must return a scalar (shape []), returned shape ${shapeText(shape)}: reduce it (tf.mean) yourself`);
+  }
+  return t as tf.Scalar;
+}
+
+const FUNCTION_OPTION_KEYS = ['model', 'loss', 'data', 'batchSize', 'dataParallel', 'backend', 'quiet'] as const;
 
 function isLayersModel(m: Model): m is tf.LayersModel {
   return typeof (m as tf.LayersModel).trainableWeights !== 'undefined' && typeof (m as tf.LayersModel).apply === 'function'
@@ -124,6 +172,14 @@ export class TfjsFunction implements ObjectiveFunction {
   /** Use createTfjsFunction (it starts the backend and reads async data first). */
   constructor(model: Model, loss: Loss, batches: OwnedBatch[]) {
     if (batches.length === 0) throw new Error('petscml: the data source yielded no batches');
+    if (model === null || typeof model !== 'object') throw new TypeError('petscml: model must be a tf.LayersModel or { apply(params, x), params }');
+    if (!isLayersModel(model)) {
+      const m = model as Partial<FunctionModel>;
+      if (typeof m.apply !== 'function' || m.params === null || typeof m.params !== 'object' || Object.keys(m.params).length === 0 ||
+        !Object.values(m.params).every((t) => t instanceof tf.Tensor)) {
+        throw new TypeError('petscml: model must be a tf.LayersModel or { apply(params, x), params } with params a non-empty record of tf.Tensors');
+      }
+    }
     this.loss = loss;
     this.batches = batches;
     this.datasetSize = batches.reduce((s, b) => s + b.n, 0);
@@ -146,6 +202,86 @@ export class TfjsFunction implements ObjectiveFunction {
       this.initial = this.layout.flatten(names.map(n => model.params[n]));
     }
     this.size = this.layout.size;
+    if (this.size === 0) throw new Error('petscml: the model has no trainable parameters');
+    // Every batch must have the first one's per-sample shapes, and the model must map them to y's.
+    const [first] = batches;
+    batches.forEach((b, i) => {
+      if (!tf.util.arraysEqual(b.x.shape.slice(1), first.x.shape.slice(1)) || !tf.util.arraysEqual(b.y.shape.slice(1), first.y.shape.slice(1))) {
+        throw new RangeError(`petscml: batch ${i} has x ${shapeText(b.x.shape)} and y ${shapeText(b.y.shape)}, but batch 0 has x ` +
+          `${shapeText(first.x.shape)} and y ${shapeText(first.y.shape)}: every batch needs the same shape per sample`);
+      }
+    });
+    this.inputShape = isLayersModel(model) && model.inputs?.length === 1 ? model.inputs[0].shape : undefined;
+    try {
+      this.checkFit(first, batches.length > 1 ? 'batch 0' : 'data', this.loss, 'the loss');
+    } catch (e) {
+      if (this.ownParamsCache) tf.dispose(this.ownParamsCache);
+      throw e;
+    }
+  }
+
+  private readonly inputShape: (number | null)[] | undefined;
+
+  /**
+   * The model's output on `b` must have y's shape exactly, and `loss` must
+   * give a scalar there: a [n, 1] output against a [n] target would otherwise broadcast to n x n,
+   * and a 1-column output against 3-column targets would silently be compared with each column.
+   */
+  private checkFit(b: OwnedBatch, what: string, loss: Loss, lossWhat: string): void {
+    const per = b.x.shape.slice(1);
+    if (this.inputShape) {
+      const want = this.inputShape.slice(1);
+      if (want.length !== per.length || want.some((d, i) => d !== null && d !== per[i])) {
+        throw new RangeError(`petscml: ${what} x has shape ${shapeText(b.x.shape)}, ${shapeText(per)} per sample, ` +
+          `but the model takes ${shapeText(want)} per sample (input shape ${shapeText(this.inputShape)})`);
+      }
+    }
+    // The whole batch, not a sample or two: some models fix the batch size in a reshape.
+    const k = b.n;
+    const params = this.variables ?? this.ownParams();
+    tf.tidy(() => {
+      const xs = b.x;
+      const ys = b.y;
+      let out: tf.Tensor;
+      try {
+        out = this.forwardFn(params, xs);
+      } catch (e) {
+        throw new Error(`petscml: the model fails on ${what} x (shape ${shapeText(b.x.shape)}): ${(e as Error).message}`, { cause: e });
+      }
+      if (!(out instanceof tf.Tensor)) throw new TypeError(`petscml: the model must return a tf.Tensor, got ${typeof out}`);
+      if (!tf.util.arraysEqual(out.shape.slice(1), ys.shape.slice(1)) || out.shape[0] !== k) {
+        throw new RangeError(`petscml: the model's output has shape ${shapeText([b.n, ...out.shape.slice(1)])} on ${what} ` +
+          `(${shapeText(out.shape.slice(1))} per sample) but y has shape ${shapeText(b.y.shape)} (${shapeText(ys.shape.slice(1))} per sample); ` +
+          'they must match exactly (reshape y, or change the last layer)');
+      }
+      scalarOf(loss(out, ys), `${lossWhat} (on ${what}, ${k} samples)`);
+    });
+  }
+
+  private ownParamsCache: tf.Tensor[] | undefined;
+  /** A plain function model's parameters, for the shape check before any point is set. */
+  private ownParams(): tf.Tensor[] {
+    this.ownParamsCache ??= this.layout.fold(this.initial);
+    return this.ownParamsCache;
+  }
+
+  /**
+   * Checks that `data` fits the model as the training data does (shapes, counts, finite values)
+   * and that `metric` (default: mean relative error) gives a scalar on it. Throws naming the problem.
+   */
+  checkData(data: Batch, what = 'data', metric: Metric = meanRelativeError): void {
+    this.checkAlive();
+    const b = ownBatch(data, what);
+    try {
+      const t = this.batches[0];
+      if (!tf.util.arraysEqual(b.x.shape.slice(1), t.x.shape.slice(1)) || !tf.util.arraysEqual(b.y.shape.slice(1), t.y.shape.slice(1))) {
+        throw new RangeError(`petscml: ${what} has x ${shapeText(b.x.shape)} and y ${shapeText(b.y.shape)}, but the training data has ` +
+          `x ${shapeText(t.x.shape)} and y ${shapeText(t.y.shape)}: the shapes per sample must be the same`);
+      }
+      this.checkFit(b, what, metric, `the metric of ${what}`);
+    } finally {
+      tf.dispose([b.x, b.y]);
+    }
   }
 
   /** The model's parameters at creation, flattened (a copy). */
@@ -213,7 +349,7 @@ export class TfjsFunction implements ObjectiveFunction {
   }
 
   private lossAt(params: readonly tf.Tensor[], batch: OwnedBatch): tf.Scalar {
-    return this.loss(this.forwardFn(params, batch.x), batch.y);
+    return scalarOf(this.loss(this.forwardFn(params, batch.x), batch.y), 'the loss');
   }
 
   objective(x: Float64Array): number {
@@ -343,9 +479,15 @@ export class TfjsFunction implements ObjectiveFunction {
   /** A metric (default: mean relative error, eq. 7) of the model at x on a data set. */
   evaluate(x: Float64Array, data: Batch, metric: Metric = meanRelativeError): number {
     const params = this.paramsAt(x);
-    const b = ownBatch(data);
+    const b = ownBatch(data, 'evaluate: data');
     try {
-      const m = tf.tidy(() => metric(this.forwardFn(params, b.x), b.y));
+      const m = tf.tidy(() => {
+        const out = this.forwardFn(params, b.x);
+        if (!tf.util.arraysEqual(out.shape, b.y.shape)) {
+          throw new RangeError(`petscml: evaluate: the model's output has shape ${shapeText(out.shape)} but y has shape ${shapeText(b.y.shape)}`);
+        }
+        return scalarOf(metric(out, b.y), 'the metric');
+      });
       const value = m.dataSync()[0];
       m.dispose();
       return value;
@@ -365,6 +507,8 @@ export class TfjsFunction implements ObjectiveFunction {
     this.disposed = true;
     if (this.point && !this.variables) tf.dispose(this.point.params);
     this.point = undefined;
+    if (this.ownParamsCache) tf.dispose(this.ownParamsCache);
+    this.ownParamsCache = undefined;
     for (const b of this.batches) tf.dispose([b.x, b.y]);
     this.batches.length = 0;
   }
@@ -427,34 +571,75 @@ function dataParallelWeights(counts: number[]): number[] {
  * order documented in parameters.ts.
  */
 export async function createTfjsFunction(options: TfjsFunctionOptions): Promise<TfjsFunction & { backend: BackendChoice }> {
+  // On several ranks (dataParallel), every rank reaches the agreement below even when its own
+  // part fails, so that a rank's bad data makes every rank throw instead of leaving them waiting.
+  let fn: (TfjsFunction & { backend: BackendChoice }) | undefined;
+  let failure: unknown;
+  const parallel = options !== null && typeof options === 'object' && options.dataParallel === true;
+  try {
+    fn = await buildTfjsFunction(options);
+  } catch (e) {
+    failure = e;
+  }
+  if (parallel) {
+    const batch = fn ? (fn as unknown as { batches: OwnedBatch[] }).batches[0] : undefined;
+    try {
+      agreeAcrossRanks('createTfjsFunction', ['parameter count', 'number of batches', 'x shape per sample', 'y shape per sample'],
+        fn && batch ? [fn.size, fn.batchCount, shapeText(batch.x.shape.slice(1)), shapeText(batch.y.shape.slice(1))] : undefined, failure);
+      fn!.setBatchWeights(dataParallelWeights(fn!.batchSizes));
+    } catch (e) {
+      fn?.dispose();
+      throw e;
+    }
+  } else if (failure !== undefined) {
+    throw failure;
+  }
+  return fn!;
+}
+
+async function buildTfjsFunction(options: TfjsFunctionOptions): Promise<TfjsFunction & { backend: BackendChoice }> {
+  if (options === null || typeof options !== 'object') throw new TypeError('petscml: createTfjsFunction: expected an options object { model, data, loss?, batchSize? }');
+  for (const k of Object.keys(options)) {
+    if (!(FUNCTION_OPTION_KEYS as readonly string[]).includes(k)) {
+      throw new TypeError(`petscml: createTfjsFunction: unknown option '${k}'; known options are ${FUNCTION_OPTION_KEYS.join(', ')}`);
+    }
+  }
+  if (options.dataParallel !== undefined && typeof options.dataParallel !== 'boolean') {
+    throw new TypeError(`petscml: createTfjsFunction: dataParallel must be a boolean, got ${typeof options.dataParallel}`);
+  }
   const backend = await initBackend(options);
   if (backend.name === 'wasm') installFastWasmKernels();
   const loss = resolveLoss(options.loss);
+  const bs = options.batchSize;
+  if (bs !== undefined && !(Number.isInteger(bs) && bs > 0 && bs <= 2 ** 31 - 1)) {
+    throw new RangeError(`petscml: createTfjsFunction: batchSize must be an integer in [1, 2147483647], got ${String(bs)}`);
+  }
   const batches: OwnedBatch[] = [];
   try {
     const data = options.data;
     if (isBatch(data)) {
-      const all = ownBatch(data);
-      const bs = options.batchSize;
+      const all = ownBatch(data, 'data');
       if (bs === undefined || bs >= all.n) {
         batches.push(all);
       } else {
-        if (!(Number.isInteger(bs) && bs > 0)) throw new Error(`petscml: batchSize must be a positive integer, got ${bs}`);
         for (let start = 0; start < all.n; start += bs) {
           const size = Math.min(bs, all.n - start);
           batches.push({ x: tf.slice(all.x, start, size), y: tf.slice(all.y, start, size), n: size });
         }
         tf.dispose([all.x, all.y]);
       }
-    } else if (data && typeof (data as AsyncIterable<Batch>)[Symbol.asyncIterator] === 'function') {
-      for await (const b of data as AsyncIterable<Batch>) batches.push(ownBatch(b));
-    } else if (data && typeof (data as Iterable<Batch>)[Symbol.iterator] === 'function') {
-      for (const b of data as Iterable<Batch>) batches.push(ownBatch(b));
+    } else if (data && (typeof (data as AsyncIterable<Batch>)[Symbol.asyncIterator] === 'function' || typeof (data as Iterable<Batch>)[Symbol.iterator] === 'function')) {
+      if (bs !== undefined) throw new Error('petscml: createTfjsFunction: batchSize splits in-memory {x, y} data; an iterable\'s batches are used as they come');
+      let i = 0;
+      if (typeof (data as AsyncIterable<Batch>)[Symbol.asyncIterator] === 'function') {
+        for await (const b of data as AsyncIterable<Batch>) batches.push(ownBatch(b, `batch ${i++}`));
+      } else {
+        for (const b of data as Iterable<Batch>) batches.push(ownBatch(b, `batch ${i++}`));
+      }
     } else {
       throw new Error('petscml: data must be {x, y}, an iterable or an async iterable of {x, y} batches');
     }
     const fn = new TfjsFunction(options.model, loss, batches) as TfjsFunction & { backend: BackendChoice };
-    if (options.dataParallel) fn.setBatchWeights(dataParallelWeights(batches.map((b) => b.n)));
     Object.defineProperty(fn, 'backend', { value: backend, enumerable: true });
     return fn;
   } catch (e) {

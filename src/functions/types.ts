@@ -49,6 +49,8 @@ export interface HessianOperator {
   setPoint(x: Float64Array): void;
   /** y = H(x) v at the last point set. */
   apply(v: Float64Array, y: Float64Array): void;
+  /** Releases what the operator holds (attachFunction's destroy calls it). */
+  dispose?(): void;
 }
 
 /**

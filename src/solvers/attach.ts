@@ -57,5 +57,15 @@ export function attachFunction(tao: Tao, fn: ObjectiveFunction, opts: AttachOpti
     ? new ShellMat({ comm: 'world', size: fn.size, localRows: solution?.localSize, localCols: solution?.localSize, replicated: true, mult })
     : new ShellMat({ size: fn.size, mult });
   tao.setHessian(H, (x) => op.setPoint(x));
-  return { hessian: H, hessianKind: kind, destroy: () => H.destroy() };
+  // The operator may own tensors (Gauss-Newton caches the model output): it goes with the shell.
+  return {
+    hessian: H, hessianKind: kind,
+    destroy: () => {
+      try {
+        H.destroy();
+      } finally {
+        op.dispose?.();
+      }
+    },
+  };
 }

@@ -14,11 +14,14 @@ import type { HeaderRecord, IterationRecord, RecordCounts, RunRecord, SummaryRec
 import { JsonlLog } from '../monitor/log';
 import { ProgressReporter, type ProgressOptions } from '../monitor/progress';
 import { argError } from '../petsc/errors';
-import { allreduce, comm } from '../petsc/init';
+import { allreduce, comm, petsc } from '../petsc/init';
 import { Options, type OptionValue } from '../petsc/options';
 import { Tao, type TaoCounts, type TaoResult, type TaoStatus } from '../petsc/tao';
 import { Vec } from '../petsc/vec';
+import { agreeAcrossRanks, agreeOnFailure, vectorFingerprint } from './agree';
 import { attachFunction, type Attached } from './attach';
+import { checkCount, checkOptionValue, maxPetscInt } from './ranges';
+import { isHeld, ScopedOptions, type ScopedEntry } from './scoped-options';
 import { FIRST_ORDER_OPTIONS, FIRST_ORDER_TYPES, firstOrderOptionName } from './first-order';
 import { PRESETS, presetNames, type Preset, type PresetName } from './presets';
 
@@ -69,6 +72,11 @@ export interface SolverOptions {
   sinks?: RecordSink[];
   /** Write sinks on every rank (default: rank 0 only). */
   allRanks?: boolean;
+  /**
+   * Several live solvers may share a prefix (each still keeps its own preset and cfg); without
+   * this, the second one warns that options under the prefix from the command line reach both.
+   */
+  sharePrefix?: boolean;
 }
 
 export interface TrainResult {
@@ -152,6 +160,8 @@ interface WithModel {
   initialParameters?(): Float64Array;
   setParameters?(x: Float64Array): void;
   evaluate?(x: Float64Array, data: Batch, metric?: Metric): number;
+  /** Throws naming the problem when data does not fit the model (shapes, counts, values). */
+  checkData?(data: Batch, what: string, metric?: Metric): void;
   datasetSize?: number;
 }
 
@@ -193,130 +203,353 @@ function numberOption(o: Options, name: string, fallback: number, check: (v: num
   return v;
 }
 
+/** Every key SolverOptions has: anything else is a typo that would be silently ignored. */
+const SOLVER_OPTION_KEYS = [
+  'preset', 'cfg', 'prefix', 'label', 'params', 'hessian', 'epochs', 'test', 'monitor', 'log', 'progress', 'sinks',
+  'allRanks', 'sharePrefix',
+] as const;
+const TEST_KEYS = ['data', 'metric', 'metricName', 'every'] as const;
+
+function checkKeys(where: string, o: object, known: readonly string[]): void {
+  for (const k of Object.keys(o)) {
+    if (known.includes(k)) continue;
+    const near = closeMatches(k, known);
+    throw new TypeError(`petscml: ${where}: unknown option '${k}'` + (near.length ? ` (did you mean ${near.join(', ')}?)` : '') +
+      `; known options are ${known.join(', ')}`);
+  }
+}
+
+/**
+ * PETSc 3.18 gives TAO lmvm's L-BFGS matrix the fixed options prefix 'tao_lmvm_' when the Tao is
+ * created, before the Tao has a prefix, and TaoSetOptionsPrefix never passes it on: with a prefix,
+ * -PREFIXtao_lmvm_mat_lmvm_hist_size is never read, only -tao_lmvm_mat_lmvm_hist_size is (see
+ * `-help` of a prefixed lmvm Tao). These names are therefore inserted without the prefix, while
+ * this solver reads its options; the other TAO types read all their options under the prefix.
+ */
+const UNPREFIXED_FOR_TYPE: Record<string, RegExp> = { lmvm: /^tao_lmvm_(mat|J0)_/ };
+
+/** Names (relative to the prefix) and values in the database under `prefix`, as the user set them. */
+function databaseOptions(prefix: string, withHeld = false): Map<string, string> {
+  const out = new Map<string, string>();
+  let name: string | undefined;
+  for (const tok of Options.all().split(/\s+/)) {
+    if (/^-[A-Za-z]/.test(tok)) {
+      // Values another solver inserted for its own run are not the user's.
+      name = tok.slice(1).startsWith(prefix) && (withHeld || !isHeld(tok.slice(1))) ? tok.slice(1 + prefix.length) : undefined;
+      if (name !== undefined) out.set(name, '');
+    } else if (name !== undefined && tok) {
+      const prev = out.get(name);
+      out.set(name, prev ? `${prev} ${tok}` : tok);
+    }
+  }
+  return out;
+}
+
+type Source = 'the preset' | 'cfg' | 'epochs' | 'the mini-batches';
+
+/** Live solvers by prefix: a second one on a prefix in use is told so (see sharePrefix). */
+const livePrefixes = new Map<string, Set<Solver>>();
+
 /**
  * A configured TAO solver bound to an ObjectiveFunction. Create with {@link createSolver}.
  */
 export class Solver {
-  readonly tao: Tao;
-  readonly preset: Preset;
-  readonly label: string;
-  readonly prefix: string;
-  readonly hessian: HessianKind | 'none';
-  readonly batchesPerEpoch: number;
-  private readonly x: Vec;
-  private readonly attached: Attached;
-  private readonly inserted: string[] = [];
-  private readonly options: Options;
-  private readonly forcing?: Forcing;
-  private readonly sinks: RecordSink[];
+  readonly tao!: Tao;
+  readonly preset!: Preset;
+  readonly label!: string;
+  readonly prefix!: string;
+  readonly hessian!: HessianKind | 'none';
+  readonly batchesPerEpoch!: number;
+  private x?: Vec;
+  private attached?: Attached;
+  private scope!: ScopedOptions;
+  private planned!: Plan;
+  private solves = 0;
+  private unprefixed: string[] = [];
+  private options!: Options;
+  private forcingOn = false;
+  private sinks: RecordSink[] = [];
+  private logFile?: string;
+  private logEnabled = false;
+  private start!: Float64Array;
+  private samples?: number;
   private destroyed = false;
   private batchShares?: number[];
+  private readonly opts: SolverOptions;
 
-  constructor(readonly fn: ObjectiveFunction, private readonly opts: SolverOptions = {}) {
-    if (fn === null || typeof fn !== 'object' || typeof fn.objectiveAndGradient !== 'function' || !Number.isInteger(fn.size)) {
-      throw argError('createSolver: fn', 'an ObjectiveFunction (size, objective, gradient, objectiveAndGradient)', fn);
-    }
-    if (opts === null || typeof opts !== 'object') throw argError('createSolver: options', 'an object', opts);
-    // -PREFIXpetscml_preset on the command line picks the preset, like -PREFIXtao_type picks a type.
-    const fromCommandLine = new Options(opts.prefix ?? '').get('petscml_preset');
-    const presetName = (fromCommandLine || opts.preset || 'tr-gn') as PresetName;
-    const preset = PRESETS[presetName];
-    if (!preset) {
-      const near = closeMatches(String(presetName), presetNames());
-      throw new Error(`petscml: createSolver: unknown preset '${String(presetName)}'; presets are ${presetNames().join(', ')}` +
-        (near.length ? ` (did you mean ${near.join(', ')}?)` : ''));
-    }
-    this.preset = preset;
-    this.prefix = opts.prefix ?? '';
-    if (typeof this.prefix !== 'string' || !/^([A-Za-z][A-Za-z0-9_]*)?$/.test(this.prefix)) {
-      throw argError('createSolver: prefix', "letters, digits and '_' (for example 'tr_')", opts.prefix);
-    }
-    this.label = opts.label ?? preset.label;
-    const cfg = validateCfg(opts.cfg ?? {});
-    if (opts.epochs !== undefined && !(Number.isInteger(opts.epochs) && opts.epochs > 0)) {
-      throw argError('createSolver: epochs', 'a positive integer', opts.epochs);
-    }
-    if (opts.test !== undefined) {
-      if (!opts.test || typeof opts.test !== 'object' || !opts.test.data) throw argError('createSolver: test', '{ data: {x, y}, metric?, every? }', opts.test);
-      if (typeof (fn as WithModel).evaluate !== 'function') throw new Error('petscml: createSolver: a test set needs a function with evaluate() (createTfjsFunction)');
-      if (opts.test.every !== undefined && !(Number.isInteger(opts.test.every) && opts.test.every > 0)) {
-        throw argError('createSolver: test.every', 'a positive integer', opts.test.every);
-      }
-    }
-    const start = opts.params !== undefined ? Float64Array.from(opts.params) : (fn as WithModel).initialParameters?.();
-    if (!start) throw new Error('petscml: createSolver: give params (this function has no initialParameters())');
-    if (start.length !== fn.size) throw new Error(`petscml: createSolver: params has ${start.length} values, the function has ${fn.size} parameters`);
-    if (!start.every(Number.isFinite)) throw new Error('petscml: createSolver: params contains NaN or Infinity');
-
-    // Options: preset < cfg < command line. What the command line already holds is left alone.
-    this.options = new Options(this.prefix);
-    const merged: Record<string, OptionValue> = { ...preset.options, ...cfg };
-    const b = batched(fn);
-    this.batchesPerEpoch = b?.batchCount ?? 1;
-    const taoType = this.options.get('tao_type') ?? String(merged.tao_type);
-    const firstOrder = firstOrderTypes.has(taoType);
-    if (firstOrder) merged[`tao_${taoType}_steps_per_epoch`] ??= this.batchesPerEpoch;
-    else if (this.batchesPerEpoch > 1) {
-      throw new Error(`petscml: createSolver: '${taoType}' needs the full data set at each iteration, but the function has ` +
-        `${this.batchesPerEpoch} mini-batches; create the function without batchSize, or use a first-order preset (adam, adamw, sgd)`);
-    }
-    if (opts.epochs !== undefined) merged.tao_max_it ??= opts.epochs * (firstOrder ? this.batchesPerEpoch : 1);
-    for (const [k, v] of Object.entries(merged)) {
-      if (v === false || this.options.has(k)) continue;
-      this.options.set(k, v);
-      this.inserted.push(k);
-    }
-
-    const size = comm().size;
-    const { rank } = comm();
-    this.sinks = [...(opts.sinks ?? [])].filter(() => rank === 0 || opts.allRanks);
-    if (opts.log !== undefined) {
-      if (typeof opts.log !== 'string' || !opts.log) throw argError('createSolver: log', 'a file path', opts.log);
-      const file = opts.log;
-      let log: JsonlLog | undefined; // opened at the first record: a solver that fails to configure leaves no file
-      this.sinks.push({ write: (r) => (log ??= JsonlLog.open(file, { enabled: rank === 0 || !!opts.allRanks })).write(r), close: () => log?.close() });
-    }
-    if (opts.progress && (rank === 0 || opts.allRanks)) {
-      const p = new ProgressReporter({ label: this.label, ...(typeof opts.progress === 'object' ? opts.progress : {}) });
-      this.sinks.push({ write: (r) => (r.type === 'iteration' ? p.update(r) : r.type === 'summary' ? p.finish(r) : undefined) });
-    }
-    this.tao = new Tao({ comm: size > 1 ? 'world' : 'self', prefix: this.prefix || undefined });
+  constructor(readonly fn: ObjectiveFunction, opts: SolverOptions = {}) {
+    this.opts = opts;
+    const { size } = comm();
+    // 1. Local validation, no collective and no PETSc object: on several ranks, every rank then
+    //    agrees (one allreduce) before anything collective, so a rank that fails or differs makes
+    //    every rank throw instead of leaving the others waiting in a collective.
+    let plan: Plan | undefined;
+    let failure: unknown;
     try {
-      this.x = size > 1 ? Vec.create({ global: fn.size, comm: 'world' }) : Vec.create(fn.size);
-      const [lo, hi] = this.x.ownershipRange;
-      this.x.setArray(start.subarray(lo, hi));
-      this.tao.setSolution(this.x);
-      const requested = opts.hessian ?? preset.hessian;
-      this.hessian = firstOrder || taoType === 'lmvm' ? 'none' : requested;
-      if (this.hessian === 'none' && !firstOrder && ['nls', 'ntr', 'ntl', 'bnls', 'bntr', 'bntl', 'tron'].includes(taoType)) {
-        this.hessian = fn.hessian ? 'gauss-newton' : 'none';
+      plan = this.plan(fn, opts);
+    } catch (e) {
+      failure = e;
+    }
+    agreeAcrossRanks('createSolver', AGREED_FIELDS, plan?.agreed, failure, ['tao_type', 'tao_max_it', 'options under the prefix', 'params (initial parameters)']);
+    const p = plan!;
+    this.planned = p;
+    // 2. Build. A failure anywhere destroys what was built (collective) on every rank.
+    try {
+      if (size > 1) {
+        const local = (fn as WithModel).datasetSize;
+        const n = allreduce([local ?? 0, local === undefined ? 1 : 0], 'sum');
+        this.samples = n[1] > 0 ? undefined : n[0];
+      } else {
+        this.samples = (fn as WithModel).datasetSize;
       }
-      this.attached = attachFunction(this.tao, fn, { hessian: this.hessian });
-      this.tao.setFromOptions();
-      const o = this.options;
-      if ((o.get('petscml_forcing') ?? 'none') === 'ew') {
-        this.forcing = new Forcing(
-          numberOption(o, 'petscml_forcing_eta0', 0.5, (v) => v > 0 && v < 1, 'in (0, 1)'),
-          numberOption(o, 'petscml_forcing_gamma', 0.9, (v) => v > 0 && v <= 1, 'in (0, 1]'),
-          numberOption(o, 'petscml_forcing_alpha', (1 + Math.sqrt(5)) / 2, (v) => v > 1 && v <= 2, 'in (1, 2]'),
-          numberOption(o, 'petscml_forcing_max', 0.9, (v) => v > 0 && v < 1, 'in (0, 1)'));
-      } else if (o.has('petscml_forcing') && o.get('petscml_forcing') !== 'none') {
-        throw new Error(`petscml: option -${this.prefix}petscml_forcing must be 'ew' or 'none', got '${o.get('petscml_forcing')}'`);
+      let err: unknown;
+      try {
+        this.build(p);
+      } catch (e) {
+        err = e;
       }
-      for (const k of ['petscml_forcing_eta0', 'petscml_forcing_gamma', 'petscml_forcing_alpha', 'petscml_forcing_max']) o.get(k);
-      // A cfg key PETSc never read is a typo or belongs to another solver type: say so now.
-      for (const k of Object.keys(cfg)) {
-        if (READ_LATE.test(k) || cfg[k] === false || this.options.used(k)) continue;
-        const near = closeMatches(k, knownOptionNames());
-        throw new Error(`petscml: createSolver: option '${k}' is not used by this solver (tao_type ${this.tao.type}` +
-          `${this.prefix ? `, prefix '${this.prefix}'` : ''})` + (near.length ? `; did you mean ${near.join(', ')}?` : ''));
-      }
-      const actual = this.tao.type ?? taoType;
-      if (firstOrderTypes.has(actual) && b) this.tao.setUpdate((k) => b.selectBatch(k % b.batchCount));
+      if (size > 1) agreeOnFailure('createSolver', err);
+      else if (err !== undefined) throw err;
     } catch (e) {
       this.destroy();
       throw e;
     }
+    const live = livePrefixes.get(this.prefix) ?? new Set<Solver>();
+    const others = [...live].filter((s) => !s.destroyed);
+    if (others.length && !(opts.sharePrefix && others.every((s) => s.opts.sharePrefix))) {
+      process.emitWarning(`createSolver: ${this.label} uses the options prefix '${this.prefix}' of a live solver (${others[0].label}). ` +
+        'Each keeps its own preset and cfg, but options under that prefix on the command line or set with Options reach both. ' +
+        'Give each solver its own prefix, or pass sharePrefix: true to share on purpose.', { code: 'PETSCML_SHARED_PREFIX' });
+    }
+    live.add(this);
+    livePrefixes.set(this.prefix, live);
+  }
+
+  private plan(fn: ObjectiveFunction, opts: SolverOptions): Plan {
+    if (fn === null || typeof fn !== 'object' || typeof fn.objectiveAndGradient !== 'function' || !Number.isInteger(fn.size) || fn.size < 1) {
+      throw argError('createSolver: fn', 'an ObjectiveFunction (size >= 1, objective, gradient, objectiveAndGradient)', fn);
+    }
+    if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw argError('createSolver: options', 'an object', opts);
+    checkKeys('createSolver', opts, SOLVER_OPTION_KEYS);
+    const prefix = opts.prefix ?? '';
+    if (typeof prefix !== 'string' || !/^([A-Za-z][A-Za-z0-9_]*)?$/.test(prefix)) {
+      throw argError('createSolver: prefix', "letters, digits and '_' (for example 'tr_')", opts.prefix);
+    }
+    (this as { prefix: string }).prefix = prefix;
+    // -PREFIXpetscml_preset on the command line picks the preset, like -PREFIXtao_type picks a type.
+    const fromCommandLine = new Options(prefix).get('petscml_preset');
+    if (opts.preset !== undefined && typeof opts.preset !== 'string') throw argError('createSolver: preset', `one of ${presetNames().join(', ')}`, opts.preset);
+    const presetName = (fromCommandLine || opts.preset || 'tr-gn') as PresetName;
+    const preset = Object.prototype.hasOwnProperty.call(PRESETS, presetName) ? PRESETS[presetName] : undefined;
+    if (!preset) {
+      const near = closeMatches(String(presetName), presetNames());
+      throw new Error(`petscml: createSolver: unknown preset '${String(presetName)}'${fromCommandLine ? ` (from -${prefix}petscml_preset)` : ''}; ` +
+        `presets are ${presetNames().join(', ')}` + (near.length ? ` (did you mean ${near.join(', ')}?)` : ''));
+    }
+    (this as { preset: Preset }).preset = preset;
+    if (opts.label !== undefined && typeof opts.label !== 'string') throw argError('createSolver: label', 'a string', opts.label);
+    (this as { label: string }).label = opts.label ?? preset.label;
+    if (opts.hessian !== undefined && !['exact', 'gauss-newton', 'none'].includes(opts.hessian as string)) {
+      throw argError('createSolver: hessian', "'exact', 'gauss-newton' or 'none'", opts.hessian);
+    }
+    for (const k of ['allRanks', 'sharePrefix'] as const) {
+      if (opts[k] !== undefined && typeof opts[k] !== 'boolean') throw argError(`createSolver: ${k}`, 'a boolean', opts[k]);
+    }
+    if (opts.monitor !== undefined && typeof opts.monitor !== 'function') throw argError('createSolver: monitor', 'a function (record) => void', opts.monitor);
+    if (opts.log !== undefined && (typeof opts.log !== 'string' || !opts.log)) throw argError('createSolver: log', 'a file path', opts.log);
+    if (opts.progress !== undefined && typeof opts.progress !== 'boolean' && (opts.progress === null || typeof opts.progress !== 'object')) {
+      throw argError('createSolver: progress', 'a boolean or progress options', opts.progress);
+    }
+    if (opts.sinks !== undefined) {
+      if (!Array.isArray(opts.sinks)) throw argError('createSolver: sinks', 'an array of { write(record), close?() }', opts.sinks);
+      opts.sinks.forEach((s, i) => {
+        if (s === null || typeof s !== 'object' || typeof s.write !== 'function' || (s.close !== undefined && typeof s.close !== 'function')) {
+          throw argError(`createSolver: sinks[${i}]`, '{ write(record), close?() }', s);
+        }
+      });
+    }
+    const cfg = validateCfg(opts.cfg ?? {});
+    if (opts.epochs !== undefined) checkCount('createSolver: epochs', opts.epochs);
+    if (opts.test !== undefined) {
+      const t = opts.test;
+      if (!t || typeof t !== 'object' || !t.data) throw argError('createSolver: test', '{ data: {x, y}, metric?, every? }', t);
+      checkKeys('createSolver: test', t, TEST_KEYS);
+      if (typeof (fn as WithModel).evaluate !== 'function') throw new Error('petscml: createSolver: a test set needs a function with evaluate() (createTfjsFunction)');
+      if (t.every !== undefined) checkCount('createSolver: test.every', t.every);
+      if (t.metric !== undefined && typeof t.metric !== 'function') throw argError('createSolver: test.metric', 'a function (prediction, target) => scalar', t.metric);
+      if (t.metricName !== undefined && typeof t.metricName !== 'string') throw argError('createSolver: test.metricName', 'a string', t.metricName);
+      // Shapes against the model, sample counts, finite values, a scalar metric: now, not at the
+      // first iteration (and never a broadcast n x n difference).
+      (fn as WithModel).checkData?.(t.data, 'createSolver: test.data', t.metric);
+    }
+    if (opts.params !== undefined && (opts.params === null || typeof opts.params !== 'object' || typeof (opts.params as ArrayLike<number>).length !== 'number')) {
+      throw argError('createSolver: params', `an array of ${fn.size} numbers`, opts.params);
+    }
+    const start = opts.params !== undefined ? Float64Array.from(opts.params) : (fn as WithModel).initialParameters?.();
+    if (!start) throw new Error('petscml: createSolver: give params (this function has no initialParameters())');
+    if (start.length !== fn.size) throw new RangeError(`petscml: createSolver: params has ${start.length} values, the function has ${fn.size} parameters`);
+    const bad = start.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new RangeError(`petscml: createSolver: params[${bad}] is ${start[bad]} (the initial parameters must be finite)`);
+    this.start = start;
+
+    // Options: preset < cfg < command line. The command line's (the database's) values win.
+    const db = databaseOptions(prefix);
+    const merged = new Map<string, { value: OptionValue; source: Source }>();
+    for (const [k, v] of Object.entries(preset.options)) merged.set(k, { value: v, source: 'the preset' });
+    for (const [k, v] of Object.entries(cfg)) merged.set(k, { value: v, source: 'cfg' });
+    const b = batched(fn);
+    const batches = b?.batchCount ?? 1;
+    if (!(Number.isInteger(batches) && batches >= 1)) throw argError('createSolver: fn.batchCount', 'a positive integer', batches);
+    (this as { batchesPerEpoch: number }).batchesPerEpoch = batches;
+    const taoType = db.get('tao_type') || String(merged.get('tao_type')?.value ?? '');
+    const firstOrder = firstOrderTypes.has(taoType);
+    if (firstOrder) {
+      const k = `tao_${taoType}_steps_per_epoch`;
+      if (!merged.has(k)) merged.set(k, { value: batches, source: 'the mini-batches' });
+    } else if (batches > 1) {
+      throw new Error(`petscml: createSolver: '${taoType}' needs the full data set at each iteration, but the function has ` +
+        `${batches} mini-batches; create the function without batchSize, or use a first-order preset (adam, adamw, sgd)`);
+    }
+    if (opts.epochs !== undefined && !merged.has('tao_max_it')) {
+      const steps = opts.epochs! * (firstOrder ? batches : 1);
+      if (steps > maxPetscInt()) {
+        throw new RangeError(`petscml: createSolver: epochs ${opts.epochs} x ${batches} mini-batches = ${steps} iterations, more than PETSc's ` +
+          `largest iteration count ${maxPetscInt()}`);
+      }
+      merged.set('tao_max_it', { value: steps, source: 'epochs' });
+    }
+    // Every number PETSc will parse, checked first: PETSc wraps large integers silently.
+    for (const [k, { value, source }] of merged) {
+      if (db.has(k) || value === false) continue;
+      checkOptionValue(k, value === true ? null : value, source === 'epochs' ? 'epochs' : source, prefix);
+    }
+    for (const [k, v] of db) checkOptionValue(k, v === '' ? null : v, 'the command line (options database)', prefix);
+
+    const entries: ScopedEntry[] = [];
+    const origin = new Map<string, { key: string; source: Source | 'the command line' }>();
+    const unprefixed = prefix ? UNPREFIXED_FOR_TYPE[taoType] : undefined;
+    for (const [k, { value, source }] of merged) {
+      if (value === false) continue;
+      const v = value === true ? null : String(value);
+      if (unprefixed?.test(k)) {
+        // PETSc reads this one without the prefix: the command line's prefixed value, else ours.
+        const given = db.get(k);
+        entries.push({ name: k, value: given ?? v, force: true });
+        origin.set(k, { key: k, source: given !== undefined ? 'the command line' : source });
+      } else if (!db.has(k)) {
+        entries.push({ name: prefix + k, value: v });
+        origin.set(prefix + k, { key: k, source });
+      }
+    }
+    if (unprefixed) {
+      for (const [k, v] of db) {
+        if (unprefixed.test(k) && !merged.has(k)) {
+          entries.push({ name: k, value: v === '' ? null : v, force: true });
+          origin.set(k, { key: k, source: 'the command line' });
+        }
+      }
+    }
+    const requested = opts.hessian ?? preset.hessian;
+    let hessian: HessianKind | 'none' = firstOrder || taoType === 'lmvm' ? 'none' : requested;
+    if (hessian === 'none' && !firstOrder && ['nls', 'ntr', 'ntl', 'bnls', 'bntr', 'bntl', 'tron'].includes(taoType)) {
+      hessian = fn.hessian ? 'gauss-newton' : 'none';
+    }
+    (this as { hessian: HessianKind | 'none' }).hessian = hessian;
+    const effective: Record<string, string> = {};
+    for (const e of entries) effective[origin.get(e.name)!.key] = e.value ?? '';
+    for (const [k, v] of db) effective[k] ??= v;
+    const sorted = Object.fromEntries(Object.entries(effective).sort(([a], [c]) => a.localeCompare(c)));
+    return {
+      cfg, entries, origin, taoType, firstOrder, start,
+      agreed: [
+        preset.name, taoType, prefix, hessian, opts.epochs, effective.tao_max_it, batches, fn.size,
+        JSON.stringify(Object.fromEntries(Object.entries(cfg).sort(([a], [c]) => a.localeCompare(c)))),
+        JSON.stringify(sorted), opts.test ? `every ${opts.test.every ?? batches}` : 'none', vectorFingerprint(start),
+      ],
+    };
+  }
+
+  private build(p: Plan): void {
+    const fn = this.fn;
+    const { rank, size } = comm();
+    const opts = this.opts;
+    this.options = new Options(this.prefix);
+    this.scope = new ScopedOptions(p.entries);
+    this.unprefixed = p.entries.filter((e) => e.force).map((e) => e.name);
+    this.sinks = [...(opts.sinks ?? [])].filter(() => rank === 0 || opts.allRanks);
+    if (opts.log !== undefined) {
+      this.logFile = opts.log;
+      this.logEnabled = rank === 0 || !!opts.allRanks;
+    }
+    if (opts.progress && (rank === 0 || opts.allRanks)) {
+      const pr = new ProgressReporter({ label: this.label, ...(typeof opts.progress === 'object' ? opts.progress : {}) });
+      this.sinks.push({ write: (r) => (r.type === 'iteration' ? pr.update(r) : r.type === 'summary' ? pr.finish(r) : undefined) });
+    }
+    this.x = size > 1 ? Vec.create({ global: fn.size, comm: 'world' }) : Vec.create(fn.size);
+    this.resetSolution();
+    this.configure(p, true);
+  }
+
+  /**
+   * A new Tao with the function attached and this solver's options read. Each solve after the
+   * first gets a new one too: TAO keeps state across TaoSolve calls (the L-BFGS preconditioner of
+   * nls and ntr goes on from its last updates), and a repeated run must be the same run.
+   */
+  private configure(p: Plan, first: boolean): void {
+    const fn = this.fn;
+    (this as { tao: Tao }).tao = new Tao({ comm: comm().size > 1 ? 'world' : 'self', prefix: this.prefix || undefined });
+    this.tao.setSolution(this.x!);
+    this.attached = attachFunction(this.tao, fn, { hessian: this.hessian });
+    this.scope.run(() => {
+      this.tao.setFromOptions();
+      const o = this.options;
+      const forcing = o.get('petscml_forcing') ?? 'none';
+      if (forcing !== 'ew' && forcing !== 'none') throw new Error(`petscml: option -${this.prefix}petscml_forcing must be 'ew' or 'none', got '${forcing}'`);
+      this.forcingOn = forcing === 'ew';
+      // Read (and so checked and marked used) now, whether or not forcing is on.
+      this.newForcing();
+      // After set-up, every option this solver set must be one PETSc (or petscml) read: an option
+      // that cannot take effect is an error, never dropped without a word.
+      const actual = this.tao.type ?? p.taoType;
+      const dropped: string[] = [];
+      for (const name of this.scope.inserted) {
+        if (petsc().options.used(`-${name}`)) continue;
+        const { key, source } = p.origin.get(name)!;
+        if (READ_LATE.test(key)) continue;
+        if (source === 'cfg' || source === 'the command line') {
+          const near = closeMatches(key, knownOptionNames());
+          throw new Error(`petscml: createSolver: option '${key}' is not used by this solver (tao_type ${actual}` +
+            `${this.prefix ? `, prefix '${this.prefix}'` : ''})` + (near.length ? `; did you mean ${near.join(', ')}?` : ''));
+        }
+        if (actual === this.preset.options.tao_type) {
+          throw new Error(`petscml: createSolver: preset ${this.preset.name} sets -${name} (from ${source}), ` +
+            `but PETSc never read it (tao_type ${actual}${this.prefix ? `, prefix '${this.prefix}'` : ''}): it cannot take effect`);
+        }
+        dropped.push(key);
+      }
+      if (dropped.length && first) {
+        process.emitWarning(`createSolver: tao_type is ${actual}, not the preset ${this.preset.name}'s ${String(this.preset.options.tao_type)}: ` +
+          `the preset's ${dropped.join(', ')} do not apply to it and were not used. Choose a preset for ${actual} ` +
+          `(-${this.prefix}petscml_preset) to get its settings.`, { code: 'PETSCML_PRESET_OPTIONS_UNUSED' });
+      }
+    });
+    const b = batched(fn);
+    const actual = this.tao.type ?? p.taoType;
+    if (firstOrderTypes.has(actual) && b) this.tao.setUpdate((k) => b.selectBatch(k % b.batchCount));
+  }
+
+  private newForcing(): Forcing {
+    const o = this.options;
+    return new Forcing(
+      numberOption(o, 'petscml_forcing_eta0', 0.5, (v) => v > 0 && v < 1, 'in (0, 1)'),
+      numberOption(o, 'petscml_forcing_gamma', 0.9, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+      numberOption(o, 'petscml_forcing_alpha', (1 + Math.sqrt(5)) / 2, (v) => v > 1 && v <= 2, 'in (1, 2]'),
+      numberOption(o, 'petscml_forcing_max', 0.9, (v) => v > 0 && v < 1, 'in (0, 1)'));
+  }
+
+  private resetSolution(): void {
+    const [lo, hi] = this.x!.ownershipRange;
+    this.x!.setArray(this.start.subarray(lo, hi));
   }
 
   private counts(c: TaoCounts): RecordCounts {
@@ -331,13 +564,8 @@ export class Solver {
     return c.objective + 2 * (c.gradient + c.objectiveAndGradient) + (this.hessian === 'exact' ? 4 : 2) * c.hessianMult;
   }
 
-  private emit(r: RunRecord): void {
-    for (const s of this.sinks) s.write(r);
-    this.opts.monitor?.(r);
-  }
-
   private fullParameters(): Float64Array {
-    return comm().size > 1 ? this.x.gatherAll() : this.x.toArray();
+    return comm().size > 1 ? this.x!.gatherAll() : this.x!.toArray();
   }
 
   /**
@@ -369,7 +597,12 @@ export class Solver {
     return comm().size > 1 ? allreduce([loss], 'sum')[0] : loss;
   }
 
-  /** Runs the solver from the initial parameters; leaves the result in the model. */
+  /**
+   * One run, always from the initial parameters (`params`, else the function's own at creation)
+   * with fresh solver state: calling it again repeats the run, it does not continue the last one.
+   * The `log` file is rewritten by each run (one run per log); sinks get every run's records and
+   * are closed by destroy(). Leaves the result in the model.
+   */
   solve(): TrainResult {
     if (this.destroyed) throw new Error('petscml: Solver.solve: this solver was destroyed');
     const fn = this.fn as ObjectiveFunction & WithModel;
@@ -378,94 +611,132 @@ export class Solver {
     const metric = test?.metric ?? meanRelativeError;
     const oracle0 = fn.counts?.oracleCalls ?? 0;
     const records: IterationRecord[] = [];
-    const t0 = performance.now();
-    const options: Record<string, string> = {};
-    let name: string | undefined;
-    for (const tok of Options.all().split(/\s+/)) {
-      if (/^-[A-Za-z]/.test(tok)) {
-        name = tok.slice(1);
-        if (name.startsWith(this.prefix)) options[name.slice(this.prefix.length)] = '';
-        else name = undefined;
-      } else if (name !== undefined && tok) {
-        const k = name.slice(this.prefix.length);
-        options[k] = options[k] ? `${options[k]} ${tok}` : tok;
-      }
-    }
-    const header: HeaderRecord = {
-      type: 'header', solver: this.label, taoType: this.tao.type ?? '', prefix: this.prefix, hessian: this.hessian,
-      parameters: this.fn.size, samples: fn.datasetSize, batchesPerEpoch: this.batchesPerEpoch,
-      metric: test ? (test.metricName ?? (test.metric ? 'metric' : 'mean relative error')) : undefined,
-      options, ranks: comm().size, started: new Date().toISOString(), petscmlVersion: version,
+    let log: JsonlLog | undefined;
+    const file = this.logFile;
+    // Opened at the first record (rewritten by every run) and closed whatever happens.
+    const sinks: RecordSink[] = file === undefined ? this.sinks
+      : [...this.sinks, { write: (r) => (log ??= JsonlLog.open(file, { enabled: this.logEnabled })).write(r) }];
+    const emit = (r: RunRecord): void => {
+      for (const s of sinks) s.write(r);
+      this.opts.monitor?.(r);
     };
-    this.emit(header);
-    let lastMetric: number | null = null;
-    const record = (s: TaoStatus): IterationRecord => {
-      const c = this.tao.counts;
-      let testMetric: number | null = null;
-      if (test && s.iteration % every === 0) {
-        testMetric = fn.evaluate!(this.fullParameters(), test.data, metric);
-        lastMetric = testMetric;
-      }
-      const trainLoss = this.batchesPerEpoch === 1 ? s.f : s.iteration % this.batchesPerEpoch === 0 ? this.datasetLoss(this.fullParameters()) : null;
-      const r: IterationRecord = {
-        type: 'iteration', iteration: s.iteration, epoch: s.iteration / this.batchesPerEpoch, loss: s.f, trainLoss, gradNorm: s.gnorm,
-        testMetric, counts: this.counts(c),
-        oracleCalls: fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c),
-        trustRadius: s.trustRadius > 0 ? s.trustRadius : null,
-        stepLength: s.stepLength !== undefined && this.tao.type !== 'ntr' ? s.stepLength : null,
-        time: (performance.now() - t0) / 1000,
-      };
-      records.push(r);
-      this.emit(r);
-      return r;
-    };
-    this.tao.setMonitor((s) => {
-      record(s);
-    });
-    if (this.forcing) {
-      const forcing = this.forcing;
-      const ksp = this.tao.ksp;
-      this.tao.setUpdate(() => {
-        if (ksp) ksp.setTolerances({ rtol: forcing.next(this.tao.status.gnorm) });
-      });
-    }
-    let status: TaoResult;
     try {
-      status = this.tao.solve();
+      if (this.solves++ > 0) {
+        // A fresh TAO for every run after the first (see configure).
+        this.tao.setMonitor(null);
+        this.attached?.destroy();
+        this.attached = undefined;
+        this.tao.destroy();
+        this.configure(this.planned, false);
+      }
+      this.resetSolution();
+      const forcing = this.forcingOn ? this.newForcing() : undefined;
+      const t0 = performance.now();
+      let header!: HeaderRecord;
+      let lastMetric: number | null = null;
+      const record = (s: TaoStatus): IterationRecord => {
+        const c = this.tao.counts;
+        let testMetric: number | null = null;
+        if (test && s.iteration % every === 0) {
+          testMetric = fn.evaluate!(this.fullParameters(), test.data, metric);
+          lastMetric = testMetric;
+        }
+        const trainLoss = this.batchesPerEpoch === 1 ? s.f : s.iteration % this.batchesPerEpoch === 0 ? this.datasetLoss(this.fullParameters()) : null;
+        const r: IterationRecord = {
+          type: 'iteration', iteration: s.iteration, epoch: s.iteration / this.batchesPerEpoch, loss: s.f, trainLoss, gradNorm: s.gnorm,
+          testMetric, counts: this.counts(c),
+          oracleCalls: fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c),
+          trustRadius: s.trustRadius > 0 ? s.trustRadius : null,
+          stepLength: s.stepLength !== undefined && this.tao.type !== 'ntr' ? s.stepLength : null,
+          time: (performance.now() - t0) / 1000,
+        };
+        records.push(r);
+        emit(r);
+        return r;
+      };
+      this.tao.setMonitor((s) => {
+        record(s);
+      });
+      if (forcing) {
+        const ksp = this.tao.ksp;
+        this.tao.setUpdate(() => {
+          if (ksp) ksp.setTolerances({ rtol: forcing.next(this.tao.status.gnorm) });
+        });
+      }
+      let status!: TaoResult;
+      this.scope.run(() => {
+        const options = Object.fromEntries([...databaseOptions(this.prefix, true)].sort(([a], [c]) => a.localeCompare(c)));
+        // Names PETSc reads without the prefix are this solver's settings all the same.
+        for (const k of this.unprefixed) options[k] = petsc().options.getValue(`-${k}`) ?? '';
+        header = {
+          type: 'header', solver: this.label, taoType: this.tao.type ?? '', prefix: this.prefix, hessian: this.hessian,
+          parameters: this.fn.size, samples: this.samples, batchesPerEpoch: this.batchesPerEpoch,
+          metric: test ? (test.metricName ?? (test.metric ? 'metric' : 'mean relative error')) : undefined,
+          options, ranks: comm().size, started: new Date().toISOString(), petscmlVersion: version,
+        };
+        emit(header);
+        status = this.tao.solve();
+      });
+      const time = (performance.now() - t0) / 1000;
+      const x = this.fullParameters();
+      fn.setParameters?.(x);
+      const c = this.tao.counts;
+      const oracleCalls = fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c);
+      // The loss of the whole training set: TAO's last f with full batches.
+      const loss = this.batchesPerEpoch > 1 ? this.datasetLoss(x) : status.f;
+      const finalMetric = test ? fn.evaluate!(x, test.data, metric) : null;
+      if (test && records.length && records[records.length - 1].testMetric === null) lastMetric = finalMetric;
+      const metrics = records.map((r) => r.testMetric).filter((m): m is number => m !== null);
+      if (finalMetric !== null) metrics.push(finalMetric);
+      const summary: SummaryRecord = {
+        type: 'summary', iterations: status.iterations, epochs: status.iterations / this.batchesPerEpoch, loss,
+        minLoss: Math.min(loss, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
+        testMetric: finalMetric ?? lastMetric, minTestMetric: metrics.length ? Math.min(...metrics) : null,
+        oracleCalls, counts: this.counts(c), reason: status.reasonName, converged: status.converged, time,
+      };
+      emit(summary);
+      return { x, status, summary, header, records };
     } finally {
       this.tao.setMonitor(null);
+      log?.close();
     }
-    const time = (performance.now() - t0) / 1000;
-    const x = this.fullParameters();
-    fn.setParameters?.(x);
-    const c = this.tao.counts;
-    const oracleCalls = fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c);
-    // The loss of the whole training set: TAO's last f with full batches.
-    const loss = this.batchesPerEpoch > 1 ? this.datasetLoss(x) : status.f;
-    const finalMetric = test ? fn.evaluate!(x, test.data, metric) : null;
-    if (test && records.length && records[records.length - 1].testMetric === null) lastMetric = finalMetric;
-    const metrics = records.map((r) => r.testMetric).filter((m): m is number => m !== null);
-    if (finalMetric !== null) metrics.push(finalMetric);
-    const summary: SummaryRecord = {
-      type: 'summary', iterations: status.iterations, epochs: status.iterations / this.batchesPerEpoch, loss,
-      minLoss: Math.min(loss, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
-      testMetric: finalMetric ?? lastMetric, minTestMetric: metrics.length ? Math.min(...metrics) : null,
-      oracleCalls, counts: this.counts(c), reason: status.reasonName, converged: status.converged, time,
-    };
-    this.emit(summary);
-    for (const s of this.sinks) s.close?.();
-    return { x, status, summary, header, records };
   }
 
-  /** Frees the solver and removes the options it set (the command line's stay). */
+  /** Frees the solver, its Hessian operator and its sinks (collective). Idempotent. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.attached?.destroy();
-    this.x?.destroy();
-    this.tao?.destroy();
-    for (const k of this.inserted) this.options.delete(k);
+    livePrefixes.get(this.prefix)?.delete(this);
+    const errors: unknown[] = [];
+    const attempt = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    attempt(() => this.attached?.destroy());
+    attempt(() => this.x?.destroy());
+    attempt(() => this.tao?.destroy());
+    for (const s of this.sinks) attempt(() => s.close?.());
+    if (errors.length) throw errors[0];
   }
+}
+
+/** The fields every rank must agree on before a solver is built (see agree.ts). */
+const AGREED_FIELDS = [
+  'preset', 'tao_type', 'prefix', 'hessian', 'epochs', 'tao_max_it', 'mini-batches per epoch', 'parameter count (fn.size)',
+  'cfg', 'options under the prefix', 'test set', 'params (initial parameters)',
+] as const;
+
+interface Plan {
+  cfg: Record<string, OptionValue>;
+  entries: ScopedEntry[];
+  origin: Map<string, { key: string; source: Source | 'the command line' }>;
+  taoType: string;
+  firstOrder: boolean;
+  start: Float64Array;
+  agreed: unknown[];
 }
 
 /** Creates a solver for `fn`; see {@link SolverOptions}. */

@@ -77,7 +77,8 @@ describe('petscml train', () => {
   it('answers bad arguments with one message and exit code 2, never a stack trace', () => {
     const cases: [string[], RegExp][] = [
       [['train', '--solvers', 'tr_gn'], /unknown solver 'tr_gn' in --solvers.*did you mean tr-gn/],
-      [['train', '--epochs', '0'], /--epochs must be a positive integer, got '0'/],
+      [['train', '--epochs', '0'], /--epochs must be an integer in \[1, 2147483647\], got '0'/],
+      [['train', '--epochs', '3000000000'], /--epochs must be an integer in \[1, 2147483647\], got '3000000000'/],
       [['train', '--epochs', 'adam=5'], /--epochs names 'adam', which is not in --solvers \(lbfgs\)/],
       [['train', '--bogus'], /Unknown option '--bogus'/],
       [['train', 'missing.js'], /script not found: missing.js/],
