@@ -6,7 +6,8 @@ namespace pml {
 class KSPWrap : public Wrapped<KSPWrap, KSP> {
 public:
   static constexpr const char *kName = "KSP";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "KSP", {
@@ -23,7 +24,7 @@ public:
       InstanceMethod("getConvergedReason", &KSPWrap::GetConvergedReason),
       InstanceMethod("getResidualNorm", &KSPWrap::GetResidualNorm),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("KSP", f);
   }
 
@@ -136,7 +137,7 @@ private:
   }
 };
 
-Napi::FunctionReference KSPWrap::ctor;
+Napi::FunctionReference *KSPWrap::ctor = nullptr;
 Napi::Object WrapKSP(Napi::Env env, KSP k) { return KSPWrap::Adopt(env, k); }
 void InitKSP(Napi::Env env, Napi::Object exports) { KSPWrap::Init(env, exports); }
 

@@ -40,7 +40,8 @@ PetscErrorCode ShellGetDiagonal(Mat A, Vec d) {
 class MatWrap : public Wrapped<MatWrap, Mat> {
 public:
   static constexpr const char *kName = "Mat";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "Mat", {
@@ -54,7 +55,7 @@ public:
       InstanceMethod("getMultCount", &MatWrap::GetMultCount),
       InstanceMethod("setReplicated", &MatWrap::SetReplicated),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("Mat", f);
   }
 
@@ -148,7 +149,7 @@ private:
   }
 };
 
-Napi::FunctionReference MatWrap::ctor;
+Napi::FunctionReference *MatWrap::ctor = nullptr;
 
 Mat MatFrom(Napi::Env env, const Napi::Value &v, const char *what) {
   MatWrap *w = MatWrap::From(env, v, what);

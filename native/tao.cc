@@ -225,7 +225,8 @@ PetscErrorCode DefaultShellPC(Tao tao) {
 class TaoWrap : public Wrapped<TaoWrap, Tao> {
 public:
   static constexpr const char *kName = "Tao";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "Tao", {
@@ -254,7 +255,7 @@ public:
       InstanceMethod("getCounts", &TaoWrap::GetCounts),
       InstanceMethod("isSolving", &TaoWrap::IsSolving),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("Tao", f);
   }
 
@@ -477,7 +478,7 @@ private:
   }
 };
 
-Napi::FunctionReference TaoWrap::ctor;
+Napi::FunctionReference *TaoWrap::ctor = nullptr;
 void InitTao(Napi::Env env, Napi::Object exports) { TaoWrap::Init(env, exports); }
 
 } // namespace pml

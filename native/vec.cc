@@ -6,7 +6,8 @@ namespace pml {
 class VecWrap : public Wrapped<VecWrap, Vec> {
 public:
   static constexpr const char *kName = "Vec";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "Vec", {
@@ -30,7 +31,7 @@ public:
       InstanceMethod("sum", &VecWrap::Sum),
       InstanceMethod("gatherAll", &VecWrap::GatherAll),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("Vec", f);
   }
 
@@ -239,7 +240,7 @@ private:
   friend Napi::Object WrapVec(Napi::Env, Vec);
 };
 
-Napi::FunctionReference VecWrap::ctor;
+Napi::FunctionReference *VecWrap::ctor = nullptr;
 
 Vec VecFrom(Napi::Env env, const Napi::Value &v, const char *what) {
   VecWrap *w = VecWrap::From(env, v, what);

@@ -18,7 +18,7 @@ public:
 
   // Unwraps `v` only if it is an instance of T that is still alive; else throws and returns nullptr.
   static T *From(Napi::Env env, const Napi::Value &v, const char *what) {
-    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(T::ctor.Value())) {
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(T::ctor->Value())) {
       Napi::TypeError::New(env, std::string("expected a ") + T::kName + " for " + what).ThrowAsJavaScriptException();
       return nullptr;
     }
@@ -33,7 +33,7 @@ public:
 
   // Wraps an existing handle, taking a new reference to it.
   static Napi::Object Adopt(Napi::Env env, H h) {
-    Napi::Object o = T::ctor.New({Napi::External<void>::New(env, nullptr)});
+    Napi::Object o = T::ctor->New({Napi::External<void>::New(env, nullptr)});
     T *t = T::Unwrap(o);
     PetscObjectReference(reinterpret_cast<PetscObject>(h));
     t->h_ = h;
