@@ -179,8 +179,28 @@ function explainLoadFailure(err: Error): string {
 
 let addon: NativeAddon | undefined;
 
+/**
+ * Under a finite address-space limit (ulimit -v), OpenBLAS's threaded start-up and fork handlers
+ * made Open MPI's singleton start spin forever inside PetscInitialize. One OpenBLAS thread avoids
+ * it; it must be in the environment before the addon (and with it OpenBLAS) is loaded. A thread
+ * count the user chose is kept.
+ */
+function limitBlasThreadsUnderRlimit(): void {
+  if (process.platform !== 'linux' || process.env.OPENBLAS_NUM_THREADS !== undefined) return;
+  let limits: string;
+  try {
+    limits = require('fs').readFileSync('/proc/self/limits', 'utf8') as string;
+  } catch {
+    return;
+  }
+  const line = limits.split('\n').find((l) => l.startsWith('Max address space'));
+  const soft = line?.slice('Max address space'.length).trim().split(/\s+/)[0];
+  if (soft !== undefined && soft !== 'unlimited') process.env.OPENBLAS_NUM_THREADS = '1';
+}
+
 export function native(): NativeAddon {
   if (addon) return addon;
+  limitBlasThreadsUnderRlimit();
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;
