@@ -102,16 +102,20 @@ bool RethrowStash(Napi::Env env) {
   return true;
 }
 
-int AgreeOnFailure(MPI_Comm comm, bool failedHere) {
+int AgreeOnFailure(MPI_Comm comm, bool failedHere, int reasonHere, int *reason) {
   int size = 1;
   MPI_Comm_size(comm, &size);
+  if (reason) *reason = reasonHere;
   if (size == 1) return failedHere ? 0 : -1;
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
-  int mine = failedHere ? rank : size, lowest = size;
+  // The failing rank's reason travels in the same integer: rank * 4 + reason.
+  int mine = failedHere ? rank * 4 + (reasonHere & 3) : size * 4, lowest = size * 4;
   MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, comm);
   ReplicationStats().scalarReductions++;
-  return lowest == size ? -1 : lowest;
+  if (lowest == size * 4) return -1;
+  if (reason) *reason = lowest % 4;
+  return lowest / 4;
 }
 
 MPI_Comm CommFrom(const Napi::Value &v) {

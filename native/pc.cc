@@ -42,6 +42,7 @@ private:
   Napi::Value SetShellApply(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!info[0].IsFunction()) PML_TYPE_THROW(env, "petscml: PC.setShell: expected a function", env.Undefined());
     PML_CHECK(env, PCSetType(h_, PCSHELL), env.Undefined());
     Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
     c->env = env;

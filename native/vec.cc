@@ -35,12 +35,21 @@ public:
     exports.Set("Vec", f);
   }
 
-  // new Vec(comm: 'self'|'world', localSize: number (-1 = decide), globalSize: number (-1 = decide))
+  // new Vec(comm: 'self'|'world', localSize: number | null (decide), globalSize: number | null (decide))
   explicit VecWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
     if (IsAdopting(info)) return;
     Napi::Env env = info.Env();
     MPI_Comm comm = CommFrom(info[0]);
-    PetscInt n = info[1].As<Napi::Number>().Int64Value(), N = info[2].As<Napi::Number>().Int64Value();
+    PetscInt n = -1, N = -1;
+    bool given[2] = {!info[1].IsUndefined() && !info[1].IsNull(), !info[2].IsUndefined() && !info[2].IsNull()};
+    // Checked before any rank leaves: a bad size on one rank fails every rank (Agree).
+    std::string err;
+    bool typeErr = false;
+    if (!given[0] && !given[1]) err = "petscml: Vec.create: a local or a global size is needed";
+    if (err.empty() && given[0]) err = IntError(info[1], "Vec.create: local size", 0, PETSC_MAX_INT, &n), typeErr = !info[1].IsNumber();
+    if (err.empty() && given[1]) err = IntError(info[2], "Vec.create: global size", 0, PETSC_MAX_INT, &N), typeErr = !info[2].IsNumber();
+    if (!Agree(env, comm, "Vec.create", {{"the vector size", given[1] ? (double)N : -1.0}}, err, typeErr)) return;
+    if (given[0] && !CheckLocalSum(env, comm, "Vec.create", "local sizes", n)) return;
     PML_CHECK(env, VecCreate(comm, &h_), );
     PML_CHECK(env, VecSetSizes(h_, n < 0 ? PETSC_DECIDE : n, N < 0 ? PETSC_DECIDE : N), );
     PML_CHECK(env, VecSetFromOptions(h_), );
@@ -79,10 +88,18 @@ private:
   Napi::Value SetValues(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!IsTyped(info[0], napi_int32_array)) PML_TYPE_THROW(env, "petscml: Vec.setValues: indices must be an Int32Array", env.Undefined());
+    if (!IsTyped(info[1], napi_float64_array)) PML_TYPE_THROW(env, "petscml: Vec.setValues: values must be a Float64Array", env.Undefined());
     Napi::Int32Array idx = info[0].As<Napi::Int32Array>();
     Napi::Float64Array val = info[1].As<Napi::Float64Array>();
     InsertMode mode = info[2].ToBoolean() ? ADD_VALUES : INSERT_VALUES;
+    if (val.ElementLength() != idx.ElementLength())
+      PML_RANGE_THROW(env, "petscml: Vec.setValues: " + std::to_string(idx.ElementLength()) + " indices but " + std::to_string(val.ElementLength()) + " values", env.Undefined());
+    PetscInt N;
+    PML_CHECK(env, VecGetSize(h_, &N), env.Undefined());
     std::vector<PetscInt> ix(idx.Data(), idx.Data() + idx.ElementLength());
+    for (PetscInt i : ix)
+      if (i < 0 || i >= N) PML_RANGE_THROW(env, "petscml: Vec.setValues: index " + std::to_string(i) + " is outside [0, " + std::to_string(N) + ")", env.Undefined());
     PML_CHECK(env, VecSetValues(h_, (PetscInt)ix.size(), ix.data(), val.Data(), mode), env.Undefined());
     PML_CHECK(env, VecAssemblyBegin(h_), env.Undefined());
     PML_CHECK(env, VecAssemblyEnd(h_), env.Undefined());
@@ -92,8 +109,14 @@ private:
   Napi::Value GetValues(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!IsTyped(info[0], napi_int32_array)) PML_TYPE_THROW(env, "petscml: Vec.getValues: indices must be an Int32Array", env.Undefined());
     Napi::Int32Array idx = info[0].As<Napi::Int32Array>();
     std::vector<PetscInt> ix(idx.Data(), idx.Data() + idx.ElementLength());
+    PetscInt lo, hi;
+    PML_CHECK(env, VecGetOwnershipRange(h_, &lo, &hi), env.Undefined());
+    for (PetscInt i : ix)
+      if (i < lo || i >= hi)
+        PML_RANGE_THROW(env, "petscml: Vec.getValues: index " + std::to_string(i) + " is not owned by this rank (owns [" + std::to_string(lo) + ", " + std::to_string(hi) + "))", env.Undefined());
     Napi::Float64Array out = Napi::Float64Array::New(env, ix.size());
     PML_CHECK(env, VecGetValues(h_, (PetscInt)ix.size(), ix.data(), out.Data()), env.Undefined());
     return out;
@@ -104,7 +127,7 @@ private:
     PetscInt n;
     const PetscScalar *a;
     PML_CHECK(env, VecGetLocalSize(h_, &n), env.Undefined());
-    Napi::Float64Array out = Napi::Float64Array::New(env, n);
+    Napi::Float64Array out = Napi::Float64Array::New(env, static_cast<size_t>(n));
     PML_CHECK(env, VecGetArrayRead(h_, &a), env.Undefined());
     if (n) std::copy(a, a + n, out.Data());
     PML_CHECK(env, VecRestoreArrayRead(h_, &a), env.Undefined());
@@ -113,6 +136,7 @@ private:
   Napi::Value SetArray(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!IsTyped(info[0], napi_float64_array)) PML_TYPE_THROW(env, "petscml: Vec.setArray: expected a Float64Array", env.Undefined());
     Napi::Float64Array in = info[0].As<Napi::Float64Array>();
     PetscInt n;
     PML_CHECK(env, VecGetLocalSize(h_, &n), env.Undefined());
@@ -129,6 +153,7 @@ private:
   Napi::Value WithArray(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!info[0].IsFunction()) PML_TYPE_THROW(env, "petscml: Vec.withArray: expected a function", env.Undefined());
     Napi::Function fn = info[0].As<Napi::Function>();
     PetscInt n;
     PetscScalar *a;
@@ -136,9 +161,10 @@ private:
     Napi::Value r;
     {
       CallbackScope scope(env);
+      Borrow held(reinterpret_cast<PetscObject>(h_), "withArray()");
       ResetErrorRecord();
       PML_CHECK(env, VecGetArray(h_, &a), env.Undefined());
-      r = fn.Call({ViewOf(env, h_, a, n)});
+      r = Invoke(env, fn, "withArray", {ViewOf(env, h_, a, n)});
       PetscErrorCode ierr = VecRestoreArray(h_, &a);
       if (env.IsExceptionPending()) return env.Undefined();
       PML_CHECK_CODE(env, ierr, env.Undefined());

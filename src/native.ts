@@ -130,16 +130,19 @@ export interface NativeReplicationStats {
 export interface NativeAddon {
   initialize(argv: string[]): { rank: number; size: number };
   finalize(): void;
+  /** At process exit: ends the job on an error exit or an exit inside a callback, else waits (bounded) for the other ranks and finalizes. */
+  exitFinalize(code: number): void;
   abort(code: number): void;
   state(): { initialized: boolean; finalized: boolean };
   version(): { major: number; minor: number; subminor: number; text: string; scalarBytes: number; indexBytes: number };
-  setErrorClass(ctor: new (message: string) => Error): void;
+  setErrorClass(ctor: new (message: string) => Error, interrupted?: new (message: string) => Error): void;
   /** Collectives issued by replicated callbacks (counts and vector lengths, in doubles). */
   replication(opts?: { reset?: boolean; reduce?: 'reduce-scatter' | 'allreduce' }): NativeReplicationStats;
   /** In-place element-wise reduction over PETSC_COMM_WORLD (collective). */
   allreduce(values: Float64Array, op: 'sum' | 'min' | 'max'): Float64Array;
-  Vec: new (comm: NativeComm, localSize: number, globalSize: number) => NativeVec;
-  Mat: new (comm: NativeComm, m: number, n: number, M: number, N: number) => NativeMat;
+  /** Sizes: null = PETSc decides. Validated (32-bit PetscInt) and agreed on by every rank of 'world'. */
+  Vec: new (comm: NativeComm, localSize: number | null, globalSize: number | null) => NativeVec;
+  Mat: new (comm: NativeComm, m: number | null, n: number | null, M: number | null, N: number | null) => NativeMat;
   KSP: new (comm: NativeComm) => NativeKSP;
   PC: new (comm: NativeComm) => NativePC;
   Tao: new (comm: NativeComm) => NativeTao;

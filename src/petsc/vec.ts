@@ -1,5 +1,5 @@
 import { NativeComm, NativeVec } from '../native';
-import { argError, checkFunction, checkInt, checkNumber } from './errors';
+import { argError, checkFunction, checkNumber } from './errors';
 import { petsc } from './init';
 
 export type Comm = NativeComm;
@@ -34,9 +34,9 @@ export class Vec {
     const comm = s.comm ?? 'self';
     if (comm !== 'self' && comm !== 'world') throw argError('Vec.create: comm', "'self' or 'world'", comm);
     if (s.local === undefined && s.global === undefined) throw argError('Vec.create', 'a local or a global size', size);
-    const local = s.local === undefined ? -1 : checkInt('Vec.create: local size', s.local);
-    const global = s.global === undefined ? -1 : checkInt('Vec.create: global size', s.global);
-    return new Vec(new (petsc().Vec)(comm, local, global));
+    // Sizes are validated natively, after every rank of 'world' has arrived: a size that is bad or
+    // different on one rank fails every rank instead of leaving the others in a collective.
+    return new Vec(new (petsc().Vec)(comm, s.local ?? null, s.global ?? null));
   }
 
   /**
