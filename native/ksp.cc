@@ -129,6 +129,20 @@ private:
     PML_CHECK(env, VecGetSize(x, &nx), env.Undefined());
     std::string err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(b), "KSP.solve", "right-hand side Vec", "KSP");
     if (err.empty()) err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(x), "KSP.solve", "solution Vec", "KSP");
+    // PETSc checks layouts rank by rank: a mismatch on some ranks only left the others waiting.
+    Mat A0 = nullptr;
+    PetscBool hasA = PETSC_FALSE;
+    KSPGetOperatorsSet(h_, &hasA, nullptr);
+    if (hasA) KSPGetOperators(h_, &A0, nullptr);
+    if (err.empty() && A0) {
+      PetscInt m, n, lb, lx;
+      MatGetLocalSize(A0, &m, &n);
+      VecGetLocalSize(b, &lb);
+      VecGetLocalSize(x, &lx);
+      if (m != lb || n != lx)
+        err = "petscml: KSP.solve: the operator's local block is " + std::to_string(m) + " x " + std::to_string(n) + " on rank " +
+              std::to_string(WorldRank()) + " but b has " + std::to_string(lb) + " and x " + std::to_string(lx) + " entries there";
+    }
     if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "KSP.solve",
                {{"the right-hand side size", (double)nb}, {"the solution size", (double)nx}}, err))
       return env.Undefined();

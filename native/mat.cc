@@ -133,6 +133,22 @@ private:
     if (!x) return env.Undefined();
     Vec y = VecFrom(env, info[1], "y");
     if (!y) return env.Undefined();
+    // The shell's callbacks agree with the other ranks: a layout PETSc refuses on some ranks
+    // only would leave the others waiting there. So every rank checks first, together.
+    PetscObject self = reinterpret_cast<PetscObject>(h_);
+    std::string err = SameComm(self, reinterpret_cast<PetscObject>(x), by, "input Vec", "Mat");
+    if (err.empty()) err = SameComm(self, reinterpret_cast<PetscObject>(y), by, "output Vec", "Mat");
+    if (err.empty()) {
+      PetscInt m, n, lx, ly;
+      MatGetLocalSize(h_, &m, &n);
+      VecGetLocalSize(x, &lx);
+      VecGetLocalSize(y, &ly);
+      bool t = op == MatMultTranspose;
+      if ((t ? m : n) != lx || (t ? n : m) != ly)
+        err = std::string("petscml: ") + by + ": the matrix's local block is " + std::to_string(m) + " x " + std::to_string(n) + " on rank " +
+              std::to_string(WorldRank()) + " but x has " + std::to_string(lx) + " and y " + std::to_string(ly) + " entries there";
+    }
+    if (!Agree(env, PetscObjectComm(self), by, {}, err)) return env.Undefined();
     CallbackScope scope(env);
     Borrow b0(reinterpret_cast<PetscObject>(h_), by), b1(reinterpret_cast<PetscObject>(x), by), b2(reinterpret_cast<PetscObject>(y), by);
     PML_CHECK(env, op(h_, x, y), env.Undefined());

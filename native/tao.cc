@@ -448,6 +448,41 @@ private:
     PML_CHECK(env, TaoGetKSP(h_, &ksp), env.Undefined());
     return ksp ? Napi::Value(WrapKSP(env, ksp)) : env.Null();
   }
+  // What PETSc would find wrong on this rank only (it checks layouts rank by rank), so that every
+  // rank fails before the solve instead of one rank failing inside it while the others wait.
+  std::string LayoutError(Vec X, Mat H) {
+    if (!X) return "";
+    PetscObject self = reinterpret_cast<PetscObject>(h_);
+    std::string e = SameComm(self, reinterpret_cast<PetscObject>(X), "Tao.solve", "solution Vec", "Tao");
+    if (!e.empty()) return e;
+    PetscInt n = 0, N = 0, m = 0, k = 0, M = 0, K = 0;
+    VecGetLocalSize(X, &n);
+    VecGetSize(X, &N);
+    std::string here = " on rank " + std::to_string(WorldRank());
+    if (H) {
+      e = SameComm(self, reinterpret_cast<PetscObject>(H), "Tao.solve", "Hessian Mat", "Tao");
+      if (!e.empty()) return e;
+      MatGetLocalSize(H, &m, &k);
+      MatGetSize(H, &M, &K);
+      if (M != N || K != N)
+        return "petscml: Tao.solve: the Hessian is " + std::to_string(M) + " x " + std::to_string(K) + " but the solution has " + std::to_string(N) + " entries";
+      if (m != n || k != n)
+        return "petscml: Tao.solve: the Hessian's local block is " + std::to_string(m) + " x " + std::to_string(k) + here +
+               " but the solution has " + std::to_string(n) + " entries there (split the Hessian as the solution)";
+    }
+    Vec XL = nullptr, XU = nullptr;
+    TaoGetVariableBounds(h_, &XL, &XU);
+    for (Vec b : {XL, XU}) {
+      if (!b) continue;
+      PetscInt bn = 0, bN = 0;
+      VecGetLocalSize(b, &bn);
+      VecGetSize(b, &bN);
+      if (bN != N || bn != n)
+        return "petscml: Tao.solve: a bound has " + std::to_string(bn) + " of " + std::to_string(bN) + " entries" + here + " but the solution has " +
+               std::to_string(n) + " of " + std::to_string(N);
+    }
+    return "";
+  }
   Napi::Value Solve(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Idle(env, "solve()")) return env.Undefined();
@@ -457,12 +492,12 @@ private:
     Vec X = nullptr;
     PetscInt N = -1;
     if (!TaoGetSolution(h_, &X) && X) VecGetSize(X, &N);
-    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Tao.solve", {{"the solution size", (double)N}},
-               X ? SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(X), "Tao.solve", "solution Vec", "Tao") : ""))
+    Mat H = nullptr, P = nullptr;
+    TaoGetHessian(h_, &H, &P, nullptr, nullptr);
+    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Tao.solve", {{"the solution size", (double)N}}, LayoutError(X, H)))
       return env.Undefined();
     c->nObjective = c->nGradient = c->nObjectiveAndGradient = c->nHessian = c->nUpdate = 0;
-    Mat H = nullptr, P = nullptr;
-    if (!TaoGetHessian(h_, &H, &P, nullptr, nullptr) && H) {
+    if (H) {
       Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(H), false);
       if (hc) hc->nMult = 0;
     }

@@ -1,6 +1,8 @@
 // Vec: sequential or MPI-distributed vectors, copies in and out, zero-copy scoped views, algebra.
 #include "wrap.h"
 
+#include <cmath>
+
 namespace pml {
 
 class VecWrap : public Wrapped<VecWrap, Vec> {
@@ -56,6 +58,23 @@ public:
   }
 
 private:
+  // Binary operations on distributed vectors: PETSc checks layouts on each rank, so a mismatch
+  // found on some ranks only left the others in the operation's collective (or out of step).
+  bool Compatible(Napi::Env env, const char *where, Vec o) {
+    int size = 1;
+    MPI_Comm_size(PetscObjectComm(reinterpret_cast<PetscObject>(h_)), &size);
+    if (size == 1) return true;
+    std::string err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(o), where, "other Vec", "Vec");
+    PetscInt n1 = 0, n2 = 0, N1 = 0, N2 = 0;
+    VecGetLocalSize(h_, &n1);
+    VecGetLocalSize(o, &n2);
+    VecGetSize(h_, &N1);
+    VecGetSize(o, &N2);
+    if (err.empty() && (n1 != n2 || N1 != N2))
+      err = std::string("petscml: ") + where + ": the vectors are laid out differently on rank " + std::to_string(WorldRank()) + " (" +
+            std::to_string(n1) + " of " + std::to_string(N1) + " entries here, " + std::to_string(n2) + " of " + std::to_string(N2) + " in the other)";
+    return Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), where, {}, err);
+  }
   Napi::Value GetSize(const Napi::CallbackInfo &info) {
     if (!Alive(info.Env())) return info.Env().Undefined();
     PetscInt n;
@@ -88,18 +107,31 @@ private:
   Napi::Value SetValues(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
-    if (!IsTyped(info[0], napi_int32_array)) PML_TYPE_THROW(env, "petscml: Vec.setValues: indices must be an Int32Array", env.Undefined());
+    bool i32 = IsTyped(info[0], napi_int32_array);
+    if (!i32 && !IsTyped(info[0], napi_float64_array))
+      PML_TYPE_THROW(env, "petscml: Vec.setValues: indices must be an Int32Array or a Float64Array", env.Undefined());
     if (!IsTyped(info[1], napi_float64_array)) PML_TYPE_THROW(env, "petscml: Vec.setValues: values must be a Float64Array", env.Undefined());
-    Napi::Int32Array idx = info[0].As<Napi::Int32Array>();
+    Napi::TypedArray idx = info[0].As<Napi::TypedArray>();
     Napi::Float64Array val = info[1].As<Napi::Float64Array>();
     InsertMode mode = info[2].ToBoolean() ? ADD_VALUES : INSERT_VALUES;
-    if (val.ElementLength() != idx.ElementLength())
-      PML_RANGE_THROW(env, "petscml: Vec.setValues: " + std::to_string(idx.ElementLength()) + " indices but " + std::to_string(val.ElementLength()) + " values", env.Undefined());
     PetscInt N;
     PML_CHECK(env, VecGetSize(h_, &N), env.Undefined());
-    std::vector<PetscInt> ix(idx.Data(), idx.Data() + idx.ElementLength());
-    for (PetscInt i : ix)
-      if (i < 0 || i >= N) PML_RANGE_THROW(env, "petscml: Vec.setValues: index " + std::to_string(i) + " is outside [0, " + std::to_string(N) + ")", env.Undefined());
+    // Collective (assembly): a bad index on one rank must fail every rank, not leave the others
+    // waiting in VecAssemblyEnd.
+    std::string err;
+    size_t count = idx.ElementLength();
+    std::vector<PetscInt> ix(count);
+    if (val.ElementLength() != count)
+      err = "petscml: Vec.setValues: " + std::to_string(count) + " indices but " + std::to_string(val.ElementLength()) + " values";
+    for (size_t i = 0; i < count && err.empty(); i++) {
+      double k = i32 ? idx.As<Napi::Int32Array>()[i] : idx.As<Napi::Float64Array>()[i];
+      if (!(k >= 0 && k < (double)N && k == std::floor(k))) {
+        err = "petscml: Vec.setValues: indices[" + std::to_string(i) + "]: expected an integer in [0, " + std::to_string(N) + "), got " +
+              Napi::Number::New(env, k).ToString().Utf8Value();
+      }
+      ix[i] = (PetscInt)k;
+    }
+    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Vec.setValues", {}, err)) return env.Undefined();
     PML_CHECK(env, VecSetValues(h_, (PetscInt)ix.size(), ix.data(), val.Data(), mode), env.Undefined());
     PML_CHECK(env, VecAssemblyBegin(h_), env.Undefined());
     PML_CHECK(env, VecAssemblyEnd(h_), env.Undefined());
@@ -185,7 +217,7 @@ private:
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     VecWrap *d = From(env, info[0], "copy destination");
-    if (!d) return env.Undefined();
+    if (!d || !Compatible(env, "Vec.copy", d->h_)) return env.Undefined();
     PML_CHECK(env, VecCopy(h_, d->h_), env.Undefined());
     return info[0];
   }
@@ -202,7 +234,7 @@ private:
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     VecWrap *o = From(env, info[0], "dot");
-    if (!o) return env.Undefined();
+    if (!o || !Compatible(env, "Vec.dot", o->h_)) return env.Undefined();
     PetscScalar r;
     PML_CHECK(env, VecDot(h_, o->h_, &r), env.Undefined());
     return Napi::Number::New(env, r);
@@ -212,7 +244,7 @@ private:
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     VecWrap *x = From(env, info[1], "axpy");
-    if (!x) return env.Undefined();
+    if (!x || !Compatible(env, "Vec.axpy", x->h_)) return env.Undefined();
     PML_CHECK(env, VecAXPY(h_, info[0].As<Napi::Number>().DoubleValue(), x->h_), env.Undefined());
     return info.This();
   }
@@ -221,7 +253,7 @@ private:
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     VecWrap *x = From(env, info[1], "aypx");
-    if (!x) return env.Undefined();
+    if (!x || !Compatible(env, "Vec.aypx", x->h_)) return env.Undefined();
     PML_CHECK(env, VecAYPX(h_, info[0].As<Napi::Number>().DoubleValue(), x->h_), env.Undefined());
     return info.This();
   }

@@ -19,7 +19,7 @@ export interface NativeVec extends NativeObject {
   getLocalSize(): number;
   getOwnershipRange(): [number, number];
   set(alpha: number): this;
-  setValues(indices: Int32Array, values: Float64Array, add: boolean): this;
+  setValues(indices: Int32Array | Float64Array, values: Float64Array, add: boolean): this;
   getValues(indices: Int32Array): Float64Array;
   toArray(): Float64Array;
   setArray(a: Float64Array): this;

@@ -79,12 +79,14 @@ export class Vec {
    * possibly with empty arrays; entries owned by other ranks are communicated.
    */
   setValues(indices: ArrayLike<number>, values: ArrayLike<number>, mode: 'insert' | 'add' = 'insert'): this {
-    const idx = toIndices('Vec.setValues: indices', indices, this.size);
-    const val = toFloat64('Vec.setValues: values', values);
-    if (idx.length !== val.length) {
-      throw new RangeError(`petscml: Vec.setValues: ${idx.length} indices but ${val.length} values`);
+    if (indices === null || typeof indices !== 'object' || typeof indices.length !== 'number') {
+      throw argError('Vec.setValues: indices', 'an array of integer indices', indices);
     }
+    const val = toFloat64('Vec.setValues: values', values);
     if (mode !== 'insert' && mode !== 'add') throw argError('Vec.setValues: mode', "'insert' or 'add'", mode);
+    // Indices and lengths are checked natively, together with the other ranks (the assembly is
+    // collective): a bad index on one rank fails every rank. Non-numbers become NaN, refused there.
+    const idx = indices instanceof Float64Array ? indices : Float64Array.from(indices as ArrayLike<number>, (k) => (typeof k === 'number' ? k : NaN));
     this.handle.setValues(idx, val, mode === 'add');
     return this;
   }

@@ -56,6 +56,20 @@ describe('ranks that disagree on sizes fail together, with both sizes named', ()
     }
   });
 
+  it('layouts that differ on some ranks only fail every rank (3 ranks)', () => {
+    const r = mpirun(3, 'one-rank-layouts');
+    expect(r.error).toBeUndefined(); // no hang
+    expect(r.status).toBe(0);
+    expect(r.ranks).toHaveLength(3);
+    for (const k of r.ranks) {
+      for (const c of ['dot', 'axpy', 'setValues', 'mult', 'solve']) expect(k[c].threw, `${c} on rank ${k.rank}`).toBe(true);
+      expect(k.dot.message).toMatch(/Vec\.dot: (the vectors are laid out differently on rank \d|the call failed on rank 0)/);
+      expect(k.setValues.message).toMatch(/Vec\.setValues: (indices\[0\]: expected an integer in \[0, 8\), got 8|the call failed on rank 1)/);
+      expect(k.solve.message).toMatch(/Tao\.solve: (the Hessian's local block is|the call failed on rank 0)/);
+      expect(k.after).toBe('CONVERGED_GATOL');
+    }
+  });
+
   it('a distributed Tao or KSP given sequential objects of different sizes', () => {
     const r = mpirun(2, 'tao-sizes');
     expect(r.status).toBe(0);
