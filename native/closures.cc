@@ -80,8 +80,9 @@ PetscErrorCode CallWithVecPair(PetscObject owner, Napi::FunctionReference Closur
   PetscCall(VecGetArray(ys, &ya));
   if (which == &Closures::mult) c->nMult++;
   MarkUnwritten(ya, ny);
-  Invoke(env, c->*which, where, {ViewOf(env, xs, const_cast<PetscScalar *>(xa), nx), ViewOf(env, ys, ya, ny)});
-  bool failed = !CheckWritten(env, ya, ny, where, "its output", true);
+  uint64_t print = Fingerprint(xa, nx);
+  Napi::Value r = Invoke(env, c->*which, where, {ViewOf(env, xs, const_cast<PetscScalar *>(xa), nx), ViewOf(env, ys, ya, ny)});
+  bool failed = !CheckInputKept(env, print, xa, nx, where) || !CheckWritten(env, ya, ny, where, "its output", true, r);
   PetscCall(VecRestoreArrayRead(xs, &xa));
   PetscCall(VecRestoreArray(ys, &ya));
   PetscCall(Consensus(env, PetscObjectComm(owner), failed, where));

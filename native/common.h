@@ -131,7 +131,11 @@ Napi::Value Invoke(Napi::Env env, Napi::Function fn, const char *name, const std
 // Output arrays are filled with a marker before a callback: entries it did not write are found
 // after, and (when `finite`) NaN or Inf entries are errors naming the callback.
 void MarkUnwritten(PetscScalar *a, PetscInt n);
-bool CheckWritten(Napi::Env env, const PetscScalar *a, PetscInt n, const char *name, const char *what, bool finite);
+bool CheckWritten(Napi::Env env, const PetscScalar *a, PetscInt n, const char *name, const char *what, bool finite,
+                  Napi::Value returned = Napi::Value());
+// Input views are writable but must not be written: a fingerprint before, compared after.
+uint64_t Fingerprint(const PetscScalar *a, PetscInt n);
+bool CheckInputKept(Napi::Env env, uint64_t before, const PetscScalar *a, PetscInt n, const char *name);
 // An objective's return value: a number, and finite when `finite`.
 bool TakeNumber(Napi::Env env, Napi::Value r, PetscReal *f, const char *name, bool finite);
 

@@ -274,7 +274,7 @@ void MarkUnwritten(PetscScalar *a, PetscInt n) {
   for (PetscInt i = 0; i < n; i++) std::memcpy(&a[i], &kUnwritten, sizeof kUnwritten);
 }
 
-bool CheckWritten(Napi::Env env, const PetscScalar *a, PetscInt n, const char *name, const char *what, bool finite) {
+bool CheckWritten(Napi::Env env, const PetscScalar *a, PetscInt n, const char *name, const char *what, bool finite, Napi::Value returned) {
   if (env.IsExceptionPending()) return false;
   PetscInt untouched = 0, first = -1, last = -1, bad = -1;
   for (PetscInt i = 0; i < n; i++) {
@@ -293,8 +293,10 @@ bool CheckWritten(Napi::Env env, const PetscScalar *a, PetscInt n, const char *n
     std::string which = untouched == 1 ? "entry " + std::to_string(first) + " of " + total
                         : last - first + 1 == untouched ? "entries " + std::to_string(first) + ".." + std::to_string(last) + " of " + total
                         : std::to_string(untouched) + " entries of " + total + ", the first " + std::to_string(first);
+    bool gaveArray = !returned.IsEmpty() && (returned.IsTypedArray() || returned.IsArray());
     Napi::Error::New(env, std::string("petscml: the ") + name + " callback did not write " + what + " (" + which +
-                              " untouched): it must set every entry of its output array")
+                              " untouched): it must set every entry of its output array" +
+                              (gaveArray ? " (it returned an array instead: write the result into the output argument)" : ""))
         .ThrowAsJavaScriptException();
     return false;
   }
@@ -306,6 +308,27 @@ bool CheckWritten(Napi::Env env, const PetscScalar *a, PetscInt n, const char *n
     return false;
   }
   return true;
+}
+
+// Callbacks get writable views of PETSc's read-only input arrays: a callback that changed its
+// input (in-place normalization, x.sort()) silently changed the solver's iterate.
+uint64_t Fingerprint(const PetscScalar *a, PetscInt n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (PetscInt i = 0; i < n; i++) {
+    uint64_t w;
+    std::memcpy(&w, &a[i], sizeof w);
+    h = (h ^ w) * 1099511628211ULL;
+  }
+  return h;
+}
+
+bool CheckInputKept(Napi::Env env, uint64_t before, const PetscScalar *a, PetscInt n, const char *name) {
+  if (env.IsExceptionPending()) return false;
+  if (Fingerprint(a, n) == before) return true;
+  Napi::Error::New(env, std::string("petscml: the ") + name +
+                            " callback wrote into its input array x: inputs are read-only views of the solver's vector (copy before changing)")
+      .ThrowAsJavaScriptException();
+  return false;
 }
 
 bool TakeNumber(Napi::Env env, Napi::Value r, PetscReal *f, const char *name, bool finite) {

@@ -60,8 +60,9 @@ PetscErrorCode Objective(Tao tao, Vec X, PetscReal *f, void *ctx) {
   PetscCall(Prepare(tao, c, X, nullptr, &v));
   PetscCall(VecGetLocalSize(v.x, &n));
   PetscCall(VecGetArrayRead(v.x, &x));
+  uint64_t print = Fingerprint(x, n);
   Napi::Value r = Invoke(env, c->objective, "objective", {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n)});
-  bool ok = TakeNumber(env, r, f, "objective", WantsFinite(tao));
+  bool ok = TakeNumber(env, r, f, "objective", WantsFinite(tao)) && CheckInputKept(env, print, x, n, "objective");
   PetscCall(VecRestoreArrayRead(v.x, &x));
   return ReduceObjective(env, tao, c, !ok, f, "objective");
 }
@@ -81,8 +82,9 @@ PetscErrorCode Gradient(Tao tao, Vec X, Vec G, void *ctx) {
   PetscCall(VecGetArray(v.y, &g));
   // PETSc reuses its gradient vector: without the marker a stale gradient would pass as written.
   MarkUnwritten(g, n);
-  Invoke(env, c->gradient, "gradient", {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
-  bool failed = !CheckWritten(env, g, n, "gradient", "the gradient", WantsFinite(tao));
+  uint64_t print = Fingerprint(x, n);
+  Napi::Value r = Invoke(env, c->gradient, "gradient", {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
+  bool failed = !CheckInputKept(env, print, x, n, "gradient") || !CheckWritten(env, g, n, "gradient", "the gradient", WantsFinite(tao), r);
   PetscCall(VecRestoreArrayRead(v.x, &x));
   PetscCall(VecRestoreArray(v.y, &g));
   PetscCall(Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "gradient"));
@@ -104,10 +106,11 @@ PetscErrorCode ObjectiveAndGradient(Tao tao, Vec X, PetscReal *f, Vec G, void *c
   PetscCall(VecGetArrayRead(v.x, &x));
   PetscCall(VecGetArray(v.y, &g));
   MarkUnwritten(g, n);
+  uint64_t print = Fingerprint(x, n);
   Napi::Value r = Invoke(env, c->objectiveAndGradient, "objectiveAndGradient",
                          {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
   bool finite = WantsFinite(tao);
-  bool ok = TakeNumber(env, r, f, "objectiveAndGradient", finite) &&
+  bool ok = TakeNumber(env, r, f, "objectiveAndGradient", finite) && CheckInputKept(env, print, x, n, "objectiveAndGradient") &&
             CheckWritten(env, g, n, "objectiveAndGradient", "the gradient", finite);
   PetscCall(VecRestoreArrayRead(v.x, &x));
   PetscCall(VecRestoreArray(v.y, &g));
@@ -138,8 +141,9 @@ PetscErrorCode Hessian(Tao tao, Vec X, Mat H, Mat P, void *ctx) {
   PetscCall(Prepare(tao, c, X, nullptr, &v));
   PetscCall(VecGetLocalSize(v.x, &n));
   PetscCall(VecGetArrayRead(v.x, &x));
+  uint64_t print = Fingerprint(x, n);
   Invoke(env, c->hessian, "hessian", {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n)});
-  bool failed = env.IsExceptionPending();
+  bool failed = !CheckInputKept(env, print, x, n, "hessian");
   PetscCall(VecRestoreArrayRead(v.x, &x));
   return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "hessian");
 }

@@ -329,6 +329,38 @@ describe('outputs a callback did not write, or wrote as NaN or Infinity, are err
     solvesAgain();
   });
 
+  it.each(['objective', 'gradient', 'objectiveAndGradient', 'hessian', 'mult'] as const)('%s writing into its input x', (kind) => {
+    const s = solveWith(kind, (good, x: Float64Array, ...rest: never[]) => {
+      const r = good(x as never, ...rest);
+      x[0] += 1; // e.g. an in-place update of what should be a read-only input
+      return r;
+    });
+    expect(s.run).toThrow(new RegExp(`the ${kind} callback wrote into its input array x`));
+    solvesAgain();
+  });
+
+  it('a product returning its result instead of writing it', () => {
+    const H = new ShellMat({ size: 2, mult: ((a: Float64Array) => Float64Array.from(a)) as never });
+    expect(() => H.mult(Vec.create(2).set(1), Vec.create(2))).toThrow(/did not write its output .*it returned an array instead/);
+  });
+
+  it('sizes that do not fit are refused before PETSc runs (products, KSP, Hessian, bounds)', () => {
+    const H = new ShellMat({ size: 4, mult: (a, b) => b.set(a) });
+    expect(() => H.mult(Vec.create(3), Vec.create(4))).toThrow(/ShellMat\.mult\(\): the matrix's local block is 4 x 4 on rank 0 but x has 3 and y 4/);
+    const ksp = new KSP({ type: 'cg' });
+    ksp.setOperators(H);
+    expect(() => ksp.solve(Vec.create(3).set(1), Vec.create(4))).toThrow(/KSP\.solve: the operator's local block is 4 x 4/);
+    const tao = new Tao({ type: 'ntr' });
+    tao.setObjectiveAndGradient(rosenbrockFG);
+    tao.setHessian(new ShellMat({ size: 3, mult: (a, b) => b.set(a) }));
+    expect(() => tao.solve(Vec.create(4).set(1))).toThrow(/Tao\.solve: the Hessian is 3 x 3 but the solution has 4 entries/);
+    const b = new Tao({ type: 'blmvm' });
+    b.setObjectiveAndGradient(rosenbrockFG);
+    b.setVariableBounds(Vec.create(3), Vec.create(3));
+    expect(() => b.solve(Vec.create(4))).toThrow(/Tao\.solve: a bound has 3 of 3 entries on rank 0 but the solution has 4 of 4/);
+    solvesAgain();
+  });
+
   it('a first-order type still stops with DIVERGED_NAN when training blows up', () => {
     const tao = new Tao({ type: 'sgd' });
     new Options().set('tao_sgd_lr', 10);
