@@ -4,6 +4,10 @@
 
 #include <dlfcn.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <vector>
 
@@ -35,8 +39,51 @@ void PromoteLibMPI() {
     dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
 }
 
+// A communicator of its own for the exit barrier, so it can never match a collective that
+// another rank is still in.
+MPI_Comm g_exitComm = MPI_COMM_NULL;
+
+// Seconds a rank waits at exit for the others (PETSCML_EXIT_TIMEOUT; 0, negative or 'inf':
+// forever, as MPI_Finalize would). Long enough for a rank that writes results after the
+// others finished; short enough that a job whose rank left early does not sit forever.
+double ExitTimeout() {
+  const char *s = getenv("PETSCML_EXIT_TIMEOUT");
+  if (!s || !*s) return 30;
+  char *end = nullptr;
+  double t = strtod(s, &end);
+  if (end == s || !(t > 0) || t != t) return -1;
+  return t;
+}
+
+[[noreturn]] void EndJob(const std::string &why, int code) {
+  std::string msg = "petscml: rank " + std::to_string(WorldRank()) + " " + why + "; ending the job\n";
+  fputs(msg.c_str(), stderr);
+  fflush(stderr);
+  MPI_Abort(PETSC_COMM_WORLD, code ? code : 1);
+  _exit(code ? code : 1);
+}
+
+// With other ranks, MPI_Finalize waits for all of them: if one left while the others are still
+// in a collective (or will enter one), the job never ends. Wait for them at a nonblocking
+// barrier for a bounded time instead; if they do not come, end the job with a message.
+void AwaitOtherRanks() {
+  int size = 1;
+  MPI_Comm_size(PETSC_COMM_WORLD, &size);
+  if (size == 1 || g_exitComm == MPI_COMM_NULL) return;
+  MPI_Request req;
+  if (MPI_Ibarrier(g_exitComm, &req) != MPI_SUCCESS) return;
+  double limit = ExitTimeout(), t0 = MPI_Wtime();
+  for (int done = 0;;) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    if (limit > 0 && MPI_Wtime() - t0 > limit) EndJob("exited while other ranks were still running", 1);
+    usleep(1000);
+  }
+}
+
 void DoFinalize(napi_env env) {
   if (!Initialized() || Finalized()) return;
+  AwaitOtherRanks();
   if (env) ForgetViews(Napi::Env(env));
   PetscFinalize();
 }
@@ -68,6 +115,7 @@ Napi::Value Initialize(const Napi::CallbackInfo &info) {
     ierr = RegisterFirstOrderTypes();
     if (ierr) PML_THROW(env, "registering the first-order TAO types failed with error code " + std::to_string(ierr), env.Undefined());
     InstallErrorHandler();
+    MPI_Comm_dup(PETSC_COMM_WORLD, &g_exitComm);
     napi_add_env_cleanup_hook(env, [](void *arg) {
       DoFinalize(static_cast<napi_env>(arg));
       MarkEnvDead();
@@ -83,6 +131,23 @@ Napi::Value Initialize(const Napi::CallbackInfo &info) {
 }
 
 Napi::Value Finalize(const Napi::CallbackInfo &info) {
+  // PETSc is still running the call that made this callback: finalizing under it aborted in MPI.
+  if (CallbackDepth() > 0 && Initialized() && !Finalized())
+    PML_THROW(info.Env(), "petscml: finalize() cannot be called inside a callback (PETSc is still running the call that made it)", info.Env().Undefined());
+  DoFinalize(info.Env());
+  return info.Env().Undefined();
+}
+
+// exitFinalize(code): the process is exiting (process.on('exit')). With several ranks an error
+// exit, or an exit from inside a callback (other ranks wait in a collective for this one), ends
+// the whole job at once; a normal exit waits a bounded time for the others, then finalizes.
+Napi::Value ExitFinalize(const Napi::CallbackInfo &info) {
+  int code = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  if (!Initialized() || Finalized()) return info.Env().Undefined();
+  int size = 1;
+  MPI_Comm_size(PETSC_COMM_WORLD, &size);
+  if (size > 1 && code != 0) MPI_Abort(PETSC_COMM_WORLD, code);
+  if (size > 1 && CallbackDepth() > 0) EndJob("called process.exit() inside a callback while a solve was running", 1);
   DoFinalize(info.Env());
   return info.Env().Undefined();
 }
@@ -141,8 +206,11 @@ Napi::Value Replication(const Napi::CallbackInfo &info) {
 Napi::Value Allreduce(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (!Initialized() || Finalized()) PML_THROW(env, "PETSc is not initialized", env.Undefined());
+  if (!IsTyped(info[0], napi_float64_array)) PML_TYPE_THROW(env, "petscml: allreduce: expected a Float64Array", env.Undefined());
   Napi::Float64Array a = info[0].As<Napi::Float64Array>();
-  std::string op = info[1].As<Napi::String>().Utf8Value();
+  std::string op = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  // Different lengths on different ranks would truncate or hang in MPI.
+  if (!Agree(env, PETSC_COMM_WORLD, "allreduce", {{"the array length", (double)a.ElementLength()}})) return env.Undefined();
   MPI_Op mop = op == "max" ? MPI_MAX : op == "min" ? MPI_MIN : MPI_SUM;
   int rc = MPI_Allreduce(MPI_IN_PLACE, a.Data(), static_cast<int>(a.ElementLength()), MPI_DOUBLE, mop, PETSC_COMM_WORLD);
   if (rc != MPI_SUCCESS) PML_THROW(env, "MPI_Allreduce failed with code " + std::to_string(rc), env.Undefined());
@@ -151,6 +219,7 @@ Napi::Value Allreduce(const Napi::CallbackInfo &info) {
 
 Napi::Value SetErrorClassJS(const Napi::CallbackInfo &info) {
   SetErrorClass(info[0].As<Napi::Function>());
+  if (info.Length() > 1 && info[1].IsFunction()) SetInterruptedClass(info[1].As<Napi::Function>());
   return info.Env().Undefined();
 }
 
@@ -161,6 +230,7 @@ bool PetscIsLive() { return EnvAlive() && Initialized() && !Finalized(); }
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("initialize", Napi::Function::New(env, Initialize));
   exports.Set("finalize", Napi::Function::New(env, Finalize));
+  exports.Set("exitFinalize", Napi::Function::New(env, ExitFinalize));
   exports.Set("abort", Napi::Function::New(env, Abort));
   exports.Set("state", Napi::Function::New(env, State));
   exports.Set("version", Napi::Function::New(env, Version));

@@ -1,5 +1,7 @@
 #include "wrap.h"
 
+#include <signal.h>
+
 namespace pml {
 namespace {
 bool g_envAlive = true;
@@ -36,11 +38,16 @@ Closures *ClosuresOf(PetscObject o, bool create) {
 
 PetscErrorCode Consensus(Napi::Env env, MPI_Comm comm, bool failedHere, const char *where) {
   if (failedHere) StashException(env);
-  int who = AgreeOnFailure(comm, failedHere);
+  int sig = failedHere ? PendingSignal() : 0;
+  int reason = 0;
+  int who = AgreeOnFailure(comm, failedHere, sig == SIGINT ? 1 : sig == SIGTERM ? 2 : 0, &reason);
   if (who < 0) return 0;
   if (failedHere)
     return PetscError(PETSC_COMM_SELF, __LINE__, where, __FILE__, PETSC_ERR_USER, PETSC_ERROR_INITIAL,
                       "exception raised in a JavaScript callback");
+  if (reason)
+    return PetscError(PETSC_COMM_SELF, __LINE__, where, __FILE__, PETSC_ERR_USER, PETSC_ERROR_INITIAL,
+                      "aborted: rank %d was interrupted by %s", who, SignalName(reason == 1 ? SIGINT : SIGTERM));
   return PetscError(PETSC_COMM_SELF, __LINE__, where, __FILE__, PETSC_ERR_USER, PETSC_ERROR_INITIAL,
                     "aborted: a JavaScript callback failed on rank %d", who);
 }
@@ -72,8 +79,10 @@ PetscErrorCode CallWithVecPair(PetscObject owner, Napi::FunctionReference Closur
   PetscCall(VecGetArrayRead(xs, &xa));
   PetscCall(VecGetArray(ys, &ya));
   if (which == &Closures::mult) c->nMult++;
-  (c->*which).Call({ViewOf(env, xs, const_cast<PetscScalar *>(xa), nx), ViewOf(env, ys, ya, ny)});
-  bool failed = env.IsExceptionPending();
+  MarkUnwritten(ya, ny);
+  uint64_t print = Fingerprint(xa, nx);
+  Napi::Value r = Invoke(env, c->*which, where, {ViewOf(env, xs, const_cast<PetscScalar *>(xa), nx), ViewOf(env, ys, ya, ny)});
+  bool failed = !CheckInputKept(env, print, xa, nx, where) || !CheckWritten(env, ya, ny, where, "its output", true, r);
   PetscCall(VecRestoreArrayRead(xs, &xa));
   PetscCall(VecRestoreArray(ys, &ya));
   PetscCall(Consensus(env, PetscObjectComm(owner), failed, where));

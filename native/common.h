@@ -12,6 +12,7 @@
 #include <petsc.h>
 #include <petsctao.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,8 @@ int WorldRank();
 
 // Fails every rank together: returns -1 when no rank of comm failed, else the lowest failing rank.
 // One MPI_Allreduce when size > 1; nothing at all on one rank.
-int AgreeOnFailure(MPI_Comm comm, bool failedHere);
+// `reason`: 0 an exception, 1 SIGINT, 2 SIGTERM (the lowest failing rank's, when given).
+int AgreeOnFailure(MPI_Comm comm, bool failedHere, int reasonHere = 0, int *reason = nullptr);
 
 // Counts nested native entry points that may run JS callbacks; views are detached when the
 // outermost one returns (views.cc).
@@ -78,6 +80,73 @@ struct ReplicaStats {
 ReplicaStats &ReplicationStats();
 void SetReplicaAllreduce(bool on);
 
+// Guards (guard.cc). Integer arguments: PetscInt is 32-bit, so anything outside [min, 2^31-1],
+// fractional or not a number is refused by name instead of wrapping.
+std::string IntError(const Napi::Value &v, const char *what, int64_t min, int64_t max, PetscInt *out);
+bool GetInt(Napi::Env env, const Napi::Value &v, const char *what, int64_t min, PetscInt *out);
+
+// A value every rank of a collective call must agree on (-1: none given).
+struct Agreed {
+  const char *what;
+  double value;
+};
+// Collective on comm (nothing on one rank): throws on every rank when a value differs between
+// ranks or any rank's localError is set (that rank gets its own error). Returns false after throwing.
+bool Agree(Napi::Env env, MPI_Comm comm, const char *where, const std::vector<Agreed> &values,
+           const std::string &localError = "", bool localIsType = false);
+// Collective: the local sizes of all ranks must add up to a PetscInt.
+bool CheckLocalSum(Napi::Env env, MPI_Comm comm, const char *where, const char *what, PetscInt local);
+// "" when b's communicator matches a's, else the error text for `where`.
+std::string SameComm(PetscObject a, PetscObject b, const char *where, const char *what, const char *owner);
+
+// An object held by a running native call (withArray, a product, a solve): destroy() is refused
+// while any borrow is alive, and the borrow holds a reference.
+class Borrow {
+public:
+  Borrow(PetscObject o, const char *by);
+  ~Borrow();
+  Borrow(const Borrow &) = delete;
+  Borrow &operator=(const Borrow &) = delete;
+private:
+  PetscObject o_;
+};
+const char *BorrowedBy(PetscObject o);
+
+// SIGINT / SIGTERM during a solve: caught into a flag for the duration of the outermost scope.
+class InterruptScope {
+public:
+  InterruptScope();
+  ~InterruptScope();
+};
+int PendingSignal();
+const char *SignalName(int s);
+void SetInterruptedClass(Napi::Function ctor);
+// Throws an InterruptedError when a signal is pending; true when it did.
+bool ThrowIfInterrupted(Napi::Env env);
+
+// Calls a callback: refused when interrupted, and a returned thenable is an error naming `name`.
+// An empty value or a pending exception means it failed.
+Napi::Value Invoke(Napi::Env env, Napi::FunctionReference &fn, const char *name, const std::vector<napi_value> &args);
+Napi::Value Invoke(Napi::Env env, Napi::Function fn, const char *name, const std::vector<napi_value> &args);
+// Output arrays are filled with a marker before a callback: entries it did not write are found
+// after, and (when `finite`) NaN or Inf entries are errors naming the callback.
+void MarkUnwritten(PetscScalar *a, PetscInt n);
+bool CheckWritten(Napi::Env env, const PetscScalar *a, PetscInt n, const char *name, const char *what, bool finite,
+                  Napi::Value returned = Napi::Value());
+// Input views are writable but must not be written: a fingerprint before, compared after.
+uint64_t Fingerprint(const PetscScalar *a, PetscInt n);
+bool CheckInputKept(Napi::Env env, uint64_t before, const PetscScalar *a, PetscInt n, const char *name);
+// An objective's return value: a number, and finite when `finite`.
+bool TakeNumber(Napi::Env env, Napi::Value r, PetscReal *f, const char *name, bool finite);
+
+int CallbackDepth();
+// After a KSP solve that failed (by an error unwinding through it): makes its PC usable again.
+void ResetAfterFailedSolve(KSP ksp);
+
+inline bool IsTyped(const Napi::Value &v, napi_typedarray_type t) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == t;
+}
+
 } // namespace pml
 
 // For a code already returned by a PETSc call made after ResetErrorRecord(): throws a PetscError
@@ -102,6 +171,12 @@ void SetReplicaAllreduce(bool on);
 #define PML_THROW(env, msg, ret)                                                                   \
   do {                                                                                             \
     Napi::Error::New(env, msg).ThrowAsJavaScriptException();                                       \
+    return ret;                                                                                    \
+  } while (0)
+
+#define PML_RANGE_THROW(env, msg, ret)                                                             \
+  do {                                                                                             \
+    Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();                                  \
     return ret;                                                                                    \
   } while (0)
 

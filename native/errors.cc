@@ -18,9 +18,10 @@ struct ErrorRecord {
 
 ErrorRecord g_record;
 // Held in a one-element array: thrown primitives (throw 'x') cannot be referenced directly.
-Napi::Reference<Napi::Array> g_stash;
+Napi::Reference<Napi::Array> *g_stash = new Napi::Reference<Napi::Array>();
 bool g_hasStash = false;
-Napi::FunctionReference g_errorClass;
+// Both never freed: static references were destroyed by exit() after Node had freed the env.
+Napi::FunctionReference *g_errorClass = new Napi::FunctionReference();
 
 PetscErrorCode RecordingHandler(MPI_Comm, int line, const char *fun, const char *file, PetscErrorCode n,
                                 PetscErrorType p, const char *mess, void *) {
@@ -42,7 +43,7 @@ void ResetErrorRecord() {
   if (g_record.code) g_record = ErrorRecord{};
 }
 
-void SetErrorClass(Napi::Function ctor) { g_errorClass = Napi::Persistent(ctor); }
+void SetErrorClass(Napi::Function ctor) { *g_errorClass = Napi::Persistent(ctor); }
 
 int WorldRank() {
   int rank = 0, init = 0;
@@ -58,8 +59,8 @@ static void ThrowTyped(Napi::Env env, PetscErrorCode code, const std::string &me
   std::string text = generic ? generic : "PETSc error " + std::to_string(code);
   if (!message.empty()) text += ": " + message;
   Napi::Object err;
-  if (!g_errorClass.IsEmpty()) {
-    err = g_errorClass.New({Napi::String::New(env, text)});
+  if (!g_errorClass->IsEmpty()) {
+    err = g_errorClass->New({Napi::String::New(env, text)});
     if (env.IsExceptionPending()) return;
   } else {
     err = Napi::Error::New(env, text).Value();
@@ -87,30 +88,34 @@ void StashException(Napi::Env env) {
   if (g_hasStash) return;
   Napi::Array holder = Napi::Array::New(env, 1);
   holder.Set(0u, Napi::Value(env, thrown));
-  g_stash = Napi::Persistent(holder);
+  *g_stash = Napi::Persistent(holder);
   g_hasStash = true;
 }
 
 bool RethrowStash(Napi::Env env) {
   if (!g_hasStash) return false;
-  Napi::Value v = g_stash.Value().Get(0u);
-  g_stash.Reset();
+  Napi::Value v = g_stash->Value().Get(0u);
+  g_stash->Reset();
   g_hasStash = false;
   g_record = ErrorRecord{};
   napi_throw(env, v);
   return true;
 }
 
-int AgreeOnFailure(MPI_Comm comm, bool failedHere) {
+int AgreeOnFailure(MPI_Comm comm, bool failedHere, int reasonHere, int *reason) {
   int size = 1;
   MPI_Comm_size(comm, &size);
+  if (reason) *reason = reasonHere;
   if (size == 1) return failedHere ? 0 : -1;
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
-  int mine = failedHere ? rank : size, lowest = size;
+  // The failing rank's reason travels in the same integer: rank * 4 + reason.
+  int mine = failedHere ? rank * 4 + (reasonHere & 3) : size * 4, lowest = size * 4;
   MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, comm);
   ReplicationStats().scalarReductions++;
-  return lowest == size ? -1 : lowest;
+  if (lowest == size * 4) return -1;
+  if (reason) *reason = lowest % 4;
+  return lowest / 4;
 }
 
 MPI_Comm CommFrom(const Napi::Value &v) {

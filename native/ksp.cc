@@ -6,7 +6,8 @@ namespace pml {
 class KSPWrap : public Wrapped<KSPWrap, KSP> {
 public:
   static constexpr const char *kName = "KSP";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "KSP", {
@@ -23,7 +24,7 @@ public:
       InstanceMethod("getConvergedReason", &KSPWrap::GetConvergedReason),
       InstanceMethod("getResidualNorm", &KSPWrap::GetResidualNorm),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("KSP", f);
   }
 
@@ -33,6 +34,16 @@ public:
   }
 
 private:
+  // Refuses re-entering a KSP that is solving (its own KSP.solve, or the Tao that owns it), or
+  // swapping its operators then. Tolerances may change (Eisenstat-Walker forcing does, between
+  // Newton steps).
+  bool Idle(Napi::Env env, const char *what) {
+    if (!Alive(env)) return false;
+    if (!BorrowedBy(reinterpret_cast<PetscObject>(h_))) return true;
+    Napi::Error::New(env, std::string("petscml: this KSP is busy: ") + what + " cannot be called from inside its own callbacks")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
   Napi::Value SetType(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
@@ -53,7 +64,7 @@ private:
   }
   Napi::Value SetOperators(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (!Alive(env)) return env.Undefined();
+    if (!Idle(env, "setOperators()")) return env.Undefined();
     Mat A = MatFrom(env, info[0], "operator");
     if (!A) return env.Undefined();
     Mat P = A;
@@ -61,6 +72,13 @@ private:
       P = MatFrom(env, info[1], "preconditioning matrix");
       if (!P) return env.Undefined();
     }
+    PetscInt M, N;
+    PML_CHECK(env, MatGetSize(A, &M, &N), env.Undefined());
+    std::string err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(A), "KSP.setOperators", "operator Mat", "KSP");
+    if (err.empty() && P != A) err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(P), "KSP.setOperators", "preconditioning Mat", "KSP");
+    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "KSP.setOperators",
+               {{"the number of operator rows", (double)M}, {"the number of operator columns", (double)N}}, err))
+      return env.Undefined();
     PML_CHECK(env, KSPSetOperators(h_, A, P), env.Undefined());
     return info.This();
   }
@@ -75,7 +93,7 @@ private:
     if (!std::isnan(num(0))) rtol = num(0);
     if (!std::isnan(num(1))) atol = num(1);
     if (!std::isnan(num(2))) dtol = num(2);
-    if (!std::isnan(num(3))) maxit = (PetscInt)num(3);
+    if (!std::isnan(num(3)) && !GetInt(env, info[3], "KSP.setTolerances: maxIts", 0, &maxit)) return env.Undefined();
     PML_CHECK(env, KSPSetTolerances(h_, rtol, atol, dtol, maxit), env.Undefined());
     return info.This();
   }
@@ -101,13 +119,47 @@ private:
   }
   Napi::Value Solve(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (!Alive(env)) return env.Undefined();
+    if (!Idle(env, "solve()")) return env.Undefined();
     Vec b = VecFrom(env, info[0], "right-hand side");
     if (!b) return env.Undefined();
     Vec x = VecFrom(env, info[1], "solution");
     if (!x) return env.Undefined();
+    PetscInt nb, nx;
+    PML_CHECK(env, VecGetSize(b, &nb), env.Undefined());
+    PML_CHECK(env, VecGetSize(x, &nx), env.Undefined());
+    std::string err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(b), "KSP.solve", "right-hand side Vec", "KSP");
+    if (err.empty()) err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(x), "KSP.solve", "solution Vec", "KSP");
+    // PETSc checks layouts rank by rank: a mismatch on some ranks only left the others waiting.
+    Mat A0 = nullptr;
+    PetscBool hasA = PETSC_FALSE;
+    KSPGetOperatorsSet(h_, &hasA, nullptr);
+    if (hasA) KSPGetOperators(h_, &A0, nullptr);
+    if (err.empty() && A0) {
+      PetscInt m, n, lb, lx;
+      MatGetLocalSize(A0, &m, &n);
+      VecGetLocalSize(b, &lb);
+      VecGetLocalSize(x, &lx);
+      if (m != lb || n != lx)
+        err = "petscml: KSP.solve: the operator's local block is " + std::to_string(m) + " x " + std::to_string(n) + " on rank " +
+              std::to_string(WorldRank()) + " but b has " + std::to_string(lb) + " and x " + std::to_string(lx) + " entries there";
+    }
+    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "KSP.solve",
+               {{"the right-hand side size", (double)nb}, {"the solution size", (double)nx}}, err))
+      return env.Undefined();
     CallbackScope scope(env);
-    PML_CHECK(env, KSPSolve(h_, b, x), env.Undefined());
+    InterruptScope interrupts;
+    const char *by = "KSP.solve()";
+    Mat A = nullptr, P = nullptr;
+    PC pc = nullptr;
+    KSPGetOperators(h_, &A, &P);
+    KSPGetPC(h_, &pc);
+    Borrow b0(reinterpret_cast<PetscObject>(h_), by), b1(reinterpret_cast<PetscObject>(b), by), b2(reinterpret_cast<PetscObject>(x), by),
+        b3(reinterpret_cast<PetscObject>(A), by), b4(reinterpret_cast<PetscObject>(P != A ? P : nullptr), by),
+        b5(reinterpret_cast<PetscObject>(pc), by);
+    ResetErrorRecord();
+    PetscErrorCode ierr = KSPSolve(h_, b, x);
+    if (ierr) ResetAfterFailedSolve(h_);
+    PML_CHECK_CODE(env, ierr, env.Undefined());
     return info[1];
   }
   Napi::Value GetIterationNumber(const Napi::CallbackInfo &info) {
@@ -136,7 +188,7 @@ private:
   }
 };
 
-Napi::FunctionReference KSPWrap::ctor;
+Napi::FunctionReference *KSPWrap::ctor = nullptr;
 Napi::Object WrapKSP(Napi::Env env, KSP k) { return KSPWrap::Adopt(env, k); }
 void InitKSP(Napi::Env env, Napi::Object exports) { KSPWrap::Init(env, exports); }
 

@@ -27,8 +27,9 @@ PetscErrorCode ShellGetDiagonal(Mat A, Vec d) {
   PetscInt n;
   PetscCall(VecGetLocalSize(ds, &n));
   PetscCall(VecGetArray(ds, &da));
-  c->getDiagonal.Call({ViewOf(env, ds, da, n)});
-  bool failed = env.IsExceptionPending();
+  MarkUnwritten(da, n);
+  Invoke(env, c->getDiagonal, "getDiagonal", {ViewOf(env, ds, da, n)});
+  bool failed = !CheckWritten(env, da, n, "getDiagonal", "the diagonal", true);
   PetscCall(VecRestoreArray(ds, &da));
   PetscCall(Consensus(env, PetscObjectComm(o), failed, "getDiagonal"));
   if (rep) PetscCall(ReplicaSum(rep, d));
@@ -40,7 +41,8 @@ PetscErrorCode ShellGetDiagonal(Mat A, Vec d) {
 class MatWrap : public Wrapped<MatWrap, Mat> {
 public:
   static constexpr const char *kName = "Mat";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "Mat", {
@@ -54,7 +56,7 @@ public:
       InstanceMethod("getMultCount", &MatWrap::GetMultCount),
       InstanceMethod("setReplicated", &MatWrap::SetReplicated),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("Mat", f);
   }
 
@@ -63,8 +65,21 @@ public:
     if (IsAdopting(info)) return;
     Napi::Env env = info.Env();
     MPI_Comm comm = CommFrom(info[0]);
-    auto sz = [&](int i) { PetscInt v = info[i].As<Napi::Number>().Int64Value(); return v < 0 ? PETSC_DECIDE : v; };
-    PML_CHECK(env, MatCreateShell(comm, sz(1), sz(2), sz(3), sz(4), nullptr, &h_), );
+    // Sizes: null or undefined = PETSc decides. Checked on every rank before any rank leaves.
+    const char *names[] = {nullptr, "ShellMat: localRows", "ShellMat: localCols", "ShellMat: rows", "ShellMat: cols"};
+    PetscInt sz[5] = {0, -1, -1, -1, -1};
+    std::string err;
+    bool typeErr = false;
+    for (int i = 1; i <= 4 && err.empty(); i++) {
+      if (info[i].IsUndefined() || info[i].IsNull()) continue;
+      err = IntError(info[i], names[i], 0, PETSC_MAX_INT, &sz[i]);
+      typeErr = !info[i].IsNumber();
+    }
+    if (!Agree(env, comm, "ShellMat", {{"the number of rows", (double)sz[3]}, {"the number of columns", (double)sz[4]}}, err, typeErr)) return;
+    if (sz[1] >= 0 && !CheckLocalSum(env, comm, "ShellMat", "local row counts", sz[1])) return;
+    if (sz[2] >= 0 && !CheckLocalSum(env, comm, "ShellMat", "local column counts", sz[2])) return;
+    auto d = [](PetscInt v) { return v < 0 ? PETSC_DECIDE : v; };
+    PML_CHECK(env, MatCreateShell(comm, d(sz[1]), d(sz[2]), d(sz[3]), d(sz[4]), nullptr, &h_), );
     Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
     c->env = env;
     PML_CHECK(env, MatShellSetOperation(h_, MATOP_MULT, (void (*)(void))ShellMult), );
@@ -96,6 +111,7 @@ private:
   Napi::Value SetCallback(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!info[0].IsString()) PML_TYPE_THROW(env, "petscml: ShellMat.setCallback: expected an operation name", env.Undefined());
     std::string name = info[0].As<Napi::String>().Utf8Value();
     Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
     c->env = env;
@@ -110,25 +126,43 @@ private:
       PML_CHECK(env, MatShellSetOperation(h_, MATOP_GET_DIAGONAL, slot->IsEmpty() ? nullptr : (void (*)(void))ShellGetDiagonal), env.Undefined());
     return info.This();
   }
-  Napi::Value Apply(const Napi::CallbackInfo &info, PetscErrorCode (*op)(Mat, Vec, Vec)) {
+  Napi::Value Apply(const Napi::CallbackInfo &info, PetscErrorCode (*op)(Mat, Vec, Vec), const char *by) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     Vec x = VecFrom(env, info[0], "x");
     if (!x) return env.Undefined();
     Vec y = VecFrom(env, info[1], "y");
     if (!y) return env.Undefined();
+    // The shell's callbacks agree with the other ranks: a layout PETSc refuses on some ranks
+    // only would leave the others waiting there. So every rank checks first, together.
+    PetscObject self = reinterpret_cast<PetscObject>(h_);
+    std::string err = SameComm(self, reinterpret_cast<PetscObject>(x), by, "input Vec", "Mat");
+    if (err.empty()) err = SameComm(self, reinterpret_cast<PetscObject>(y), by, "output Vec", "Mat");
+    if (err.empty()) {
+      PetscInt m, n, lx, ly;
+      MatGetLocalSize(h_, &m, &n);
+      VecGetLocalSize(x, &lx);
+      VecGetLocalSize(y, &ly);
+      bool t = op == MatMultTranspose;
+      if ((t ? m : n) != lx || (t ? n : m) != ly)
+        err = std::string("petscml: ") + by + ": the matrix's local block is " + std::to_string(m) + " x " + std::to_string(n) + " on rank " +
+              std::to_string(WorldRank()) + " but x has " + std::to_string(lx) + " and y " + std::to_string(ly) + " entries there";
+    }
+    if (!Agree(env, PetscObjectComm(self), by, {}, err)) return env.Undefined();
     CallbackScope scope(env);
+    Borrow b0(reinterpret_cast<PetscObject>(h_), by), b1(reinterpret_cast<PetscObject>(x), by), b2(reinterpret_cast<PetscObject>(y), by);
     PML_CHECK(env, op(h_, x, y), env.Undefined());
     return info[1];
   }
-  Napi::Value Mult(const Napi::CallbackInfo &info) { return Apply(info, MatMult); }
-  Napi::Value MultTranspose(const Napi::CallbackInfo &info) { return Apply(info, MatMultTranspose); }
+  Napi::Value Mult(const Napi::CallbackInfo &info) { return Apply(info, MatMult, "ShellMat.mult()"); }
+  Napi::Value MultTranspose(const Napi::CallbackInfo &info) { return Apply(info, MatMultTranspose, "ShellMat.multTranspose()"); }
   Napi::Value GetDiagonal(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     Vec d = VecFrom(env, info[0], "diagonal");
     if (!d) return env.Undefined();
     CallbackScope scope(env);
+    Borrow b0(reinterpret_cast<PetscObject>(h_), "ShellMat.getDiagonal()"), b1(reinterpret_cast<PetscObject>(d), "ShellMat.getDiagonal()");
     PML_CHECK(env, MatGetDiagonal(h_, d), env.Undefined());
     return info[0];
   }
@@ -148,7 +182,7 @@ private:
   }
 };
 
-Napi::FunctionReference MatWrap::ctor;
+Napi::FunctionReference *MatWrap::ctor = nullptr;
 
 Mat MatFrom(Napi::Env env, const Napi::Value &v, const char *what) {
   MatWrap *w = MatWrap::From(env, v, what);

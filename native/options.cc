@@ -1,6 +1,10 @@
 // The PETSc options database: set, get, clear, list. Prefixes are applied in TypeScript.
 #include "wrap.h"
 
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
 namespace pml {
 namespace {
 
@@ -9,9 +13,28 @@ std::string Name(const Napi::Value &v) {
   return s.size() && s[0] == '-' ? s : "-" + s;
 }
 
+// PETSc's own parser wraps an integer above 2^31-1 (-tao_max_it 4294967297 became 1): refuse any
+// value written as an integer that PetscInt cannot hold. Reals written with a point or an
+// exponent are left alone.
+std::string IntValueError(const std::string &name, const std::string &value) {
+  size_t i = (value[0] == '+' || value[0] == '-') ? 1 : 0;
+  if (value.size() <= i || value.find_first_not_of("0123456789", i) != std::string::npos) return "";
+  std::string digits = value.substr(i);
+  digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size() - 1));
+  bool over = digits.size() > 10 || std::stod(digits) > (double)PETSC_MAX_INT;
+  if (!over) return "";
+  return "petscml: option " + name + ": " + value + " is outside the range of a PetscInt (an integer in [-2147483647, 2147483647]); "
+         "write a real as 4.2e9 if one was meant";
+}
+
 Napi::Value SetValue(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
+  if (!info[0].IsString()) PML_TYPE_THROW(env, "petscml: Options: an option name must be a string", env.Undefined());
   std::string name = Name(info[0]);
+  if (info[1].IsString()) {
+    std::string e = IntValueError(name, info[1].As<Napi::String>().Utf8Value());
+    if (!e.empty()) PML_RANGE_THROW(env, e, env.Undefined());
+  }
   std::string value = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
   PML_CHECK(env, PetscOptionsSetValue(nullptr, name.c_str(), info[1].IsString() ? value.c_str() : nullptr), env.Undefined());
   return env.Undefined();
@@ -38,7 +61,19 @@ Napi::Value ClearValue(const Napi::CallbackInfo &info) {
 
 Napi::Value InsertString(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  PML_CHECK(env, PetscOptionsInsertString(nullptr, info[0].As<Napi::String>().Utf8Value().c_str()), env.Undefined());
+  if (!info[0].IsString()) PML_TYPE_THROW(env, "petscml: Options.insert: expected a string", env.Undefined());
+  std::string text = info[0].As<Napi::String>().Utf8Value();
+  std::istringstream words(text);
+  std::string word, name = "?";
+  while (words >> word) {
+    if (word.size() > 1 && word[0] == '-' && !isdigit((unsigned char)word[1])) {
+      name = word;
+      continue;
+    }
+    std::string e = IntValueError(name, word);
+    if (!e.empty()) PML_RANGE_THROW(env, e, env.Undefined());
+  }
+  PML_CHECK(env, PetscOptionsInsertString(nullptr, text.c_str()), env.Undefined());
   return env.Undefined();
 }
 

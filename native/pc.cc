@@ -13,7 +13,8 @@ PetscErrorCode ShellApply(PC pc, Vec x, Vec y) {
 class PCWrap : public Wrapped<PCWrap, PC> {
 public:
   static constexpr const char *kName = "PC";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "PC", {
@@ -21,7 +22,7 @@ public:
       InstanceMethod("setType", &PCWrap::SetType),
       InstanceMethod("setShellApply", &PCWrap::SetShellApply),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("PC", f);
   }
 
@@ -41,6 +42,7 @@ private:
   Napi::Value SetShellApply(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!info[0].IsFunction()) PML_TYPE_THROW(env, "petscml: PC.setShell: expected a function", env.Undefined());
     PML_CHECK(env, PCSetType(h_, PCSHELL), env.Undefined());
     Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
     c->env = env;
@@ -50,7 +52,7 @@ private:
   }
 };
 
-Napi::FunctionReference PCWrap::ctor;
+Napi::FunctionReference *PCWrap::ctor = nullptr;
 Napi::Object WrapPC(Napi::Env env, PC p) { return PCWrap::Adopt(env, p); }
 void InitPC(Napi::Env env, Napi::Object exports) { PCWrap::Init(env, exports); }
 

@@ -24,17 +24,12 @@ PetscErrorCode ReduceObjective(Napi::Env env, Tao tao, Closures *c, bool failed,
   return Consensus(env, comm, failed, where);
 }
 
-// Checks a callback's return value is a number; anything else fails the callback with a TypeError.
-bool TakeNumber(Napi::Env env, Napi::Value r, PetscReal *f, const char *what) {
-  if (env.IsExceptionPending()) return false;
-  if (!r.IsNumber()) {
-    Napi::TypeError::New(env, std::string(what) + " callback must return a number, got " +
-                                  (r.IsUndefined() ? "undefined" : r.IsNull() ? "null" : r.IsBigInt() ? "a bigint" : r.IsString() ? "a string" : "an object"))
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  *f = r.As<Napi::Number>().DoubleValue();
-  return true;
+// petscml's first-order types turn a non-finite f or ||g|| into DIVERGED_NAN (a learning rate too
+// large is a training outcome); for every other type a non-finite value is a callback's mistake
+// that TAO would misreport (a converged status, or a line-search failure).
+bool WantsFinite(Tao tao) {
+  PetscReal lr;
+  return !FirstOrderLearningRate(tao, &lr);
 }
 
 // The vectors a callback's views cover: the solver's own (locally owned blocks), or in replicated
@@ -65,8 +60,9 @@ PetscErrorCode Objective(Tao tao, Vec X, PetscReal *f, void *ctx) {
   PetscCall(Prepare(tao, c, X, nullptr, &v));
   PetscCall(VecGetLocalSize(v.x, &n));
   PetscCall(VecGetArrayRead(v.x, &x));
-  Napi::Value r = c->objective.Call({ViewOf(env, v.x, const_cast<PetscScalar *>(x), n)});
-  bool ok = TakeNumber(env, r, f, "objective");
+  uint64_t print = Fingerprint(x, n);
+  Napi::Value r = Invoke(env, c->objective, "objective", {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n)});
+  bool ok = TakeNumber(env, r, f, "objective", WantsFinite(tao)) && CheckInputKept(env, print, x, n, "objective");
   PetscCall(VecRestoreArrayRead(v.x, &x));
   return ReduceObjective(env, tao, c, !ok, f, "objective");
 }
@@ -84,8 +80,11 @@ PetscErrorCode Gradient(Tao tao, Vec X, Vec G, void *ctx) {
   PetscCall(VecGetLocalSize(v.x, &n));
   PetscCall(VecGetArrayRead(v.x, &x));
   PetscCall(VecGetArray(v.y, &g));
-  c->gradient.Call({ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
-  bool failed = env.IsExceptionPending();
+  // PETSc reuses its gradient vector: without the marker a stale gradient would pass as written.
+  MarkUnwritten(g, n);
+  uint64_t print = Fingerprint(x, n);
+  Napi::Value r = Invoke(env, c->gradient, "gradient", {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
+  bool failed = !CheckInputKept(env, print, x, n, "gradient") || !CheckWritten(env, g, n, "gradient", "the gradient", WantsFinite(tao), r);
   PetscCall(VecRestoreArrayRead(v.x, &x));
   PetscCall(VecRestoreArray(v.y, &g));
   PetscCall(Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "gradient"));
@@ -106,8 +105,13 @@ PetscErrorCode ObjectiveAndGradient(Tao tao, Vec X, PetscReal *f, Vec G, void *c
   PetscCall(VecGetLocalSize(v.x, &n));
   PetscCall(VecGetArrayRead(v.x, &x));
   PetscCall(VecGetArray(v.y, &g));
-  Napi::Value r = c->objectiveAndGradient.Call({ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
-  bool ok = TakeNumber(env, r, f, "objectiveAndGradient");
+  MarkUnwritten(g, n);
+  uint64_t print = Fingerprint(x, n);
+  Napi::Value r = Invoke(env, c->objectiveAndGradient, "objectiveAndGradient",
+                         {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n), ViewOf(env, v.y, g, n)});
+  bool finite = WantsFinite(tao);
+  bool ok = TakeNumber(env, r, f, "objectiveAndGradient", finite) && CheckInputKept(env, print, x, n, "objectiveAndGradient") &&
+            CheckWritten(env, g, n, "objectiveAndGradient", "the gradient", finite);
   PetscCall(VecRestoreArrayRead(v.x, &x));
   PetscCall(VecRestoreArray(v.y, &g));
   // Every rank learns here whether any failed, so either all ranks reduce the gradient or none.
@@ -137,8 +141,9 @@ PetscErrorCode Hessian(Tao tao, Vec X, Mat H, Mat P, void *ctx) {
   PetscCall(Prepare(tao, c, X, nullptr, &v));
   PetscCall(VecGetLocalSize(v.x, &n));
   PetscCall(VecGetArrayRead(v.x, &x));
-  c->hessian.Call({ViewOf(env, v.x, const_cast<PetscScalar *>(x), n)});
-  bool failed = env.IsExceptionPending();
+  uint64_t print = Fingerprint(x, n);
+  Invoke(env, c->hessian, "hessian", {ViewOf(env, v.x, const_cast<PetscScalar *>(x), n)});
+  bool failed = !CheckInputKept(env, print, x, n, "hessian");
   PetscCall(VecRestoreArrayRead(v.x, &x));
   return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), failed, "hessian");
 }
@@ -148,7 +153,7 @@ PetscErrorCode Update(Tao tao, PetscInt it, void *ctx) {
   c->nUpdate++;
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
-  c->update.Call({Napi::Number::New(env, (double)it)});
+  Invoke(env, c->update, "update", {Napi::Number::New(env, (double)it)});
   return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), env.IsExceptionPending(), "update");
 }
 
@@ -184,7 +189,7 @@ PetscErrorCode Monitor(Tao tao, void *ctx) {
   Closures *c = static_cast<Closures *>(ctx);
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
-  c->monitor.Call({StatusObject(env, tao)});
+  Invoke(env, c->monitor, "monitor", {StatusObject(env, tao)});
   return Consensus(env, PetscObjectComm(reinterpret_cast<PetscObject>(tao)), env.IsExceptionPending(), "monitor");
 }
 
@@ -225,7 +230,8 @@ PetscErrorCode DefaultShellPC(Tao tao) {
 class TaoWrap : public Wrapped<TaoWrap, Tao> {
 public:
   static constexpr const char *kName = "Tao";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "Tao", {
@@ -254,7 +260,7 @@ public:
       InstanceMethod("getCounts", &TaoWrap::GetCounts),
       InstanceMethod("isSolving", &TaoWrap::IsSolving),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("Tao", f);
   }
 
@@ -301,11 +307,21 @@ private:
     PML_CHECK(env, TaoSetFromOptions(h_), env.Undefined());
     return info.This();
   }
+  // Sizes and communicators are agreed on by every rank of a distributed Tao, so a rank whose
+  // vector differs fails with the others instead of leaving them in the next collective.
+  bool Agreeable(Napi::Env env, const char *where, PetscObject o, const char *what, std::vector<Agreed> sizes) {
+    std::string err = SameComm(reinterpret_cast<PetscObject>(h_), o, where, what, "Tao");
+    return Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), where, sizes, err);
+  }
   Napi::Value SetSolution(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Idle(env, "setSolution()")) return env.Undefined();
     Vec x = VecFrom(env, info[0], "solution");
     if (!x) return env.Undefined();
+    PetscInt N;
+    PML_CHECK(env, VecGetSize(x, &N), env.Undefined());
+    if (!Agreeable(env, "Tao.setSolution", reinterpret_cast<PetscObject>(x), "solution Vec", {{"the solution size", (double)N}}))
+      return env.Undefined();
     PML_CHECK(env, TaoSetSolution(h_, x), env.Undefined());
     return info.This();
   }
@@ -346,6 +362,11 @@ private:
     if (!Idle(env, "setHessian()")) return env.Undefined();
     Mat H = MatFrom(env, info[0], "Hessian");
     if (!H) return env.Undefined();
+    PetscInt M, N;
+    PML_CHECK(env, MatGetSize(H, &M, &N), env.Undefined());
+    if (!Agreeable(env, "Tao.setHessian", reinterpret_cast<PetscObject>(H), "Hessian Mat",
+                   {{"the number of Hessian rows", (double)M}, {"the number of Hessian columns", (double)N}}))
+      return env.Undefined();
     Closures *c = C();
     if (info[1].IsFunction()) c->hessian = Napi::Persistent(info[1].As<Napi::Function>());
     else c->hessian.Reset();
@@ -359,6 +380,14 @@ private:
     if (!lb) return env.Undefined();
     Vec ub = VecFrom(env, info[1], "upper bounds");
     if (!ub) return env.Undefined();
+    PetscInt nl, nu;
+    PML_CHECK(env, VecGetSize(lb, &nl), env.Undefined());
+    PML_CHECK(env, VecGetSize(ub, &nu), env.Undefined());
+    std::string err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(lb), "Tao.setVariableBounds", "lower-bound Vec", "Tao");
+    if (err.empty()) err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(ub), "Tao.setVariableBounds", "upper-bound Vec", "Tao");
+    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Tao.setVariableBounds",
+               {{"the lower-bound size", (double)nl}, {"the upper-bound size", (double)nu}}, err))
+      return env.Undefined();
     PML_CHECK(env, TaoSetVariableBounds(h_, lb, ub), env.Undefined());
     return info.This();
   }
@@ -389,13 +418,17 @@ private:
   Napi::Value SetMaximumIterations(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Idle(env, "setMaximumIterations()")) return env.Undefined();
-    PML_CHECK(env, TaoSetMaximumIterations(h_, info[0].As<Napi::Number>().Int64Value()), env.Undefined());
+    PetscInt n;
+    if (!GetInt(env, info[0], "Tao: maximum iterations", 0, &n)) return env.Undefined();
+    PML_CHECK(env, TaoSetMaximumIterations(h_, n), env.Undefined());
     return info.This();
   }
   Napi::Value SetMaximumFunctionEvaluations(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Idle(env, "setMaximumFunctionEvaluations()")) return env.Undefined();
-    PML_CHECK(env, TaoSetMaximumFunctionEvaluations(h_, info[0].As<Napi::Number>().Int64Value()), env.Undefined());
+    PetscInt n;
+    if (!GetInt(env, info[0], "Tao: maximum function evaluations", -1, &n)) return env.Undefined();
+    PML_CHECK(env, TaoSetMaximumFunctionEvaluations(h_, n), env.Undefined());
     return info.This();
   }
   // setObjectiveReduction('sum' | 'none'): 'sum' when each rank returns its local contribution.
@@ -419,24 +452,81 @@ private:
     PML_CHECK(env, TaoGetKSP(h_, &ksp), env.Undefined());
     return ksp ? Napi::Value(WrapKSP(env, ksp)) : env.Null();
   }
+  // What PETSc would find wrong on this rank only (it checks layouts rank by rank), so that every
+  // rank fails before the solve instead of one rank failing inside it while the others wait.
+  std::string LayoutError(Vec X, Mat H) {
+    if (!X) return "";
+    PetscObject self = reinterpret_cast<PetscObject>(h_);
+    std::string e = SameComm(self, reinterpret_cast<PetscObject>(X), "Tao.solve", "solution Vec", "Tao");
+    if (!e.empty()) return e;
+    PetscInt n = 0, N = 0, m = 0, k = 0, M = 0, K = 0;
+    VecGetLocalSize(X, &n);
+    VecGetSize(X, &N);
+    std::string here = " on rank " + std::to_string(WorldRank());
+    if (H) {
+      e = SameComm(self, reinterpret_cast<PetscObject>(H), "Tao.solve", "Hessian Mat", "Tao");
+      if (!e.empty()) return e;
+      MatGetLocalSize(H, &m, &k);
+      MatGetSize(H, &M, &K);
+      if (M != N || K != N)
+        return "petscml: Tao.solve: the Hessian is " + std::to_string(M) + " x " + std::to_string(K) + " but the solution has " + std::to_string(N) + " entries";
+      if (m != n || k != n)
+        return "petscml: Tao.solve: the Hessian's local block is " + std::to_string(m) + " x " + std::to_string(k) + here +
+               " but the solution has " + std::to_string(n) + " entries there (split the Hessian as the solution)";
+    }
+    Vec XL = nullptr, XU = nullptr;
+    TaoGetVariableBounds(h_, &XL, &XU);
+    for (Vec b : {XL, XU}) {
+      if (!b) continue;
+      PetscInt bn = 0, bN = 0;
+      VecGetLocalSize(b, &bn);
+      VecGetSize(b, &bN);
+      if (bN != N || bn != n)
+        return "petscml: Tao.solve: a bound has " + std::to_string(bn) + " of " + std::to_string(bN) + " entries" + here + " but the solution has " +
+               std::to_string(n) + " of " + std::to_string(N);
+    }
+    return "";
+  }
   Napi::Value Solve(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Idle(env, "solve()")) return env.Undefined();
     Closures *c = C();
+    // A last agreement before any collective: a solution set on some ranks only, or of sizes that
+    // differ, fails here on every rank.
+    Vec X = nullptr;
+    PetscInt N = -1;
+    if (!TaoGetSolution(h_, &X) && X) VecGetSize(X, &N);
+    Mat H = nullptr, P = nullptr;
+    TaoGetHessian(h_, &H, &P, nullptr, nullptr);
+    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Tao.solve", {{"the solution size", (double)N}}, LayoutError(X, H)))
+      return env.Undefined();
     c->nObjective = c->nGradient = c->nObjectiveAndGradient = c->nHessian = c->nUpdate = 0;
-    Mat H = nullptr;
-    if (!TaoGetHessian(h_, &H, nullptr, nullptr, nullptr) && H) {
+    if (H) {
       Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(H), false);
       if (hc) hc->nMult = 0;
     }
     PetscErrorCode ierr;
     {
       CallbackScope scope(env);
+      InterruptScope interrupts;
       c->inSolve = true;
       pml::ResetErrorRecord();
       ierr = TaoSetUp(h_);
       if (!ierr) ierr = DefaultShellPC(h_);
+      // What the solve uses may not be destroyed from its callbacks.
+      const char *by = "Tao.solve()";
+      KSP ksp = nullptr;
+      PC pc = nullptr;
+      Vec XL = nullptr, XU = nullptr;
+      if (!ierr) TaoGetKSP(h_, &ksp);
+      if (ksp) KSPGetPC(ksp, &pc);
+      if (!ierr) TaoGetVariableBounds(h_, &XL, &XU);
+      Borrow b0(reinterpret_cast<PetscObject>(h_), by), b1(reinterpret_cast<PetscObject>(X), by),
+          b2(reinterpret_cast<PetscObject>(H), by), b3(reinterpret_cast<PetscObject>(P != H ? P : nullptr), by),
+          b4(reinterpret_cast<PetscObject>(ksp), by), b5(reinterpret_cast<PetscObject>(pc), by),
+          b6(reinterpret_cast<PetscObject>(XL), by), b7(reinterpret_cast<PetscObject>(XU), by);
       if (!ierr) ierr = TaoSolve(h_);
+      if (ierr && ksp) ResetAfterFailedSolve(ksp);
       c->inSolve = false;
     }
     PML_CHECK_CODE(env, ierr, env.Undefined());
@@ -477,7 +567,7 @@ private:
   }
 };
 
-Napi::FunctionReference TaoWrap::ctor;
+Napi::FunctionReference *TaoWrap::ctor = nullptr;
 void InitTao(Napi::Env env, Napi::Object exports) { TaoWrap::Init(env, exports); }
 
 } // namespace pml

@@ -1,12 +1,15 @@
 // Vec: sequential or MPI-distributed vectors, copies in and out, zero-copy scoped views, algebra.
 #include "wrap.h"
 
+#include <cmath>
+
 namespace pml {
 
 class VecWrap : public Wrapped<VecWrap, Vec> {
 public:
   static constexpr const char *kName = "Vec";
-  static Napi::FunctionReference ctor;
+  // Never freed: a static FunctionReference was destroyed by exit() after Node had freed the env.
+  static Napi::FunctionReference *ctor;
 
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function f = DefineClass(env, "Vec", {
@@ -30,22 +33,48 @@ public:
       InstanceMethod("sum", &VecWrap::Sum),
       InstanceMethod("gatherAll", &VecWrap::GatherAll),
     });
-    ctor = Napi::Persistent(f);
+    ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("Vec", f);
   }
 
-  // new Vec(comm: 'self'|'world', localSize: number (-1 = decide), globalSize: number (-1 = decide))
+  // new Vec(comm: 'self'|'world', localSize: number | null (decide), globalSize: number | null (decide))
   explicit VecWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
     if (IsAdopting(info)) return;
     Napi::Env env = info.Env();
     MPI_Comm comm = CommFrom(info[0]);
-    PetscInt n = info[1].As<Napi::Number>().Int64Value(), N = info[2].As<Napi::Number>().Int64Value();
+    PetscInt n = -1, N = -1;
+    bool given[2] = {!info[1].IsUndefined() && !info[1].IsNull(), !info[2].IsUndefined() && !info[2].IsNull()};
+    // Checked before any rank leaves: a bad size on one rank fails every rank (Agree).
+    std::string err;
+    bool typeErr = false;
+    if (!given[0] && !given[1]) err = "petscml: Vec.create: a local or a global size is needed";
+    if (err.empty() && given[0]) err = IntError(info[1], "Vec.create: local size", 0, PETSC_MAX_INT, &n), typeErr = !info[1].IsNumber();
+    if (err.empty() && given[1]) err = IntError(info[2], "Vec.create: global size", 0, PETSC_MAX_INT, &N), typeErr = !info[2].IsNumber();
+    if (!Agree(env, comm, "Vec.create", {{"the vector size", given[1] ? (double)N : -1.0}}, err, typeErr)) return;
+    if (given[0] && !CheckLocalSum(env, comm, "Vec.create", "local sizes", n)) return;
     PML_CHECK(env, VecCreate(comm, &h_), );
     PML_CHECK(env, VecSetSizes(h_, n < 0 ? PETSC_DECIDE : n, N < 0 ? PETSC_DECIDE : N), );
     PML_CHECK(env, VecSetFromOptions(h_), );
   }
 
 private:
+  // Binary operations on distributed vectors: PETSc checks layouts on each rank, so a mismatch
+  // found on some ranks only left the others in the operation's collective (or out of step).
+  bool Compatible(Napi::Env env, const char *where, Vec o) {
+    int size = 1;
+    MPI_Comm_size(PetscObjectComm(reinterpret_cast<PetscObject>(h_)), &size);
+    if (size == 1) return true;
+    std::string err = SameComm(reinterpret_cast<PetscObject>(h_), reinterpret_cast<PetscObject>(o), where, "other Vec", "Vec");
+    PetscInt n1 = 0, n2 = 0, N1 = 0, N2 = 0;
+    VecGetLocalSize(h_, &n1);
+    VecGetLocalSize(o, &n2);
+    VecGetSize(h_, &N1);
+    VecGetSize(o, &N2);
+    if (err.empty() && (n1 != n2 || N1 != N2))
+      err = std::string("petscml: ") + where + ": the vectors are laid out differently on rank " + std::to_string(WorldRank()) + " (" +
+            std::to_string(n1) + " of " + std::to_string(N1) + " entries here, " + std::to_string(n2) + " of " + std::to_string(N2) + " in the other)";
+    return Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), where, {}, err);
+  }
   Napi::Value GetSize(const Napi::CallbackInfo &info) {
     if (!Alive(info.Env())) return info.Env().Undefined();
     PetscInt n;
@@ -78,10 +107,31 @@ private:
   Napi::Value SetValues(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
-    Napi::Int32Array idx = info[0].As<Napi::Int32Array>();
+    bool i32 = IsTyped(info[0], napi_int32_array);
+    if (!i32 && !IsTyped(info[0], napi_float64_array))
+      PML_TYPE_THROW(env, "petscml: Vec.setValues: indices must be an Int32Array or a Float64Array", env.Undefined());
+    if (!IsTyped(info[1], napi_float64_array)) PML_TYPE_THROW(env, "petscml: Vec.setValues: values must be a Float64Array", env.Undefined());
+    Napi::TypedArray idx = info[0].As<Napi::TypedArray>();
     Napi::Float64Array val = info[1].As<Napi::Float64Array>();
     InsertMode mode = info[2].ToBoolean() ? ADD_VALUES : INSERT_VALUES;
-    std::vector<PetscInt> ix(idx.Data(), idx.Data() + idx.ElementLength());
+    PetscInt N;
+    PML_CHECK(env, VecGetSize(h_, &N), env.Undefined());
+    // Collective (assembly): a bad index on one rank must fail every rank, not leave the others
+    // waiting in VecAssemblyEnd.
+    std::string err;
+    size_t count = idx.ElementLength();
+    std::vector<PetscInt> ix(count);
+    if (val.ElementLength() != count)
+      err = "petscml: Vec.setValues: " + std::to_string(count) + " indices but " + std::to_string(val.ElementLength()) + " values";
+    for (size_t i = 0; i < count && err.empty(); i++) {
+      double k = i32 ? idx.As<Napi::Int32Array>()[i] : idx.As<Napi::Float64Array>()[i];
+      if (!(k >= 0 && k < (double)N && k == std::floor(k))) {
+        err = "petscml: Vec.setValues: indices[" + std::to_string(i) + "]: expected an integer in [0, " + std::to_string(N) + "), got " +
+              Napi::Number::New(env, k).ToString().Utf8Value();
+      }
+      ix[i] = (PetscInt)k;
+    }
+    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Vec.setValues", {}, err)) return env.Undefined();
     PML_CHECK(env, VecSetValues(h_, (PetscInt)ix.size(), ix.data(), val.Data(), mode), env.Undefined());
     PML_CHECK(env, VecAssemblyBegin(h_), env.Undefined());
     PML_CHECK(env, VecAssemblyEnd(h_), env.Undefined());
@@ -91,8 +141,14 @@ private:
   Napi::Value GetValues(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!IsTyped(info[0], napi_int32_array)) PML_TYPE_THROW(env, "petscml: Vec.getValues: indices must be an Int32Array", env.Undefined());
     Napi::Int32Array idx = info[0].As<Napi::Int32Array>();
     std::vector<PetscInt> ix(idx.Data(), idx.Data() + idx.ElementLength());
+    PetscInt lo, hi;
+    PML_CHECK(env, VecGetOwnershipRange(h_, &lo, &hi), env.Undefined());
+    for (PetscInt i : ix)
+      if (i < lo || i >= hi)
+        PML_RANGE_THROW(env, "petscml: Vec.getValues: index " + std::to_string(i) + " is not owned by this rank (owns [" + std::to_string(lo) + ", " + std::to_string(hi) + "))", env.Undefined());
     Napi::Float64Array out = Napi::Float64Array::New(env, ix.size());
     PML_CHECK(env, VecGetValues(h_, (PetscInt)ix.size(), ix.data(), out.Data()), env.Undefined());
     return out;
@@ -103,7 +159,7 @@ private:
     PetscInt n;
     const PetscScalar *a;
     PML_CHECK(env, VecGetLocalSize(h_, &n), env.Undefined());
-    Napi::Float64Array out = Napi::Float64Array::New(env, n);
+    Napi::Float64Array out = Napi::Float64Array::New(env, static_cast<size_t>(n));
     PML_CHECK(env, VecGetArrayRead(h_, &a), env.Undefined());
     if (n) std::copy(a, a + n, out.Data());
     PML_CHECK(env, VecRestoreArrayRead(h_, &a), env.Undefined());
@@ -112,6 +168,7 @@ private:
   Napi::Value SetArray(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!IsTyped(info[0], napi_float64_array)) PML_TYPE_THROW(env, "petscml: Vec.setArray: expected a Float64Array", env.Undefined());
     Napi::Float64Array in = info[0].As<Napi::Float64Array>();
     PetscInt n;
     PML_CHECK(env, VecGetLocalSize(h_, &n), env.Undefined());
@@ -128,6 +185,7 @@ private:
   Napi::Value WithArray(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
+    if (!info[0].IsFunction()) PML_TYPE_THROW(env, "petscml: Vec.withArray: expected a function", env.Undefined());
     Napi::Function fn = info[0].As<Napi::Function>();
     PetscInt n;
     PetscScalar *a;
@@ -135,9 +193,10 @@ private:
     Napi::Value r;
     {
       CallbackScope scope(env);
+      Borrow held(reinterpret_cast<PetscObject>(h_), "withArray()");
       ResetErrorRecord();
       PML_CHECK(env, VecGetArray(h_, &a), env.Undefined());
-      r = fn.Call({ViewOf(env, h_, a, n)});
+      r = Invoke(env, fn, "withArray", {ViewOf(env, h_, a, n)});
       PetscErrorCode ierr = VecRestoreArray(h_, &a);
       if (env.IsExceptionPending()) return env.Undefined();
       PML_CHECK_CODE(env, ierr, env.Undefined());
@@ -158,7 +217,7 @@ private:
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     VecWrap *d = From(env, info[0], "copy destination");
-    if (!d) return env.Undefined();
+    if (!d || !Compatible(env, "Vec.copy", d->h_)) return env.Undefined();
     PML_CHECK(env, VecCopy(h_, d->h_), env.Undefined());
     return info[0];
   }
@@ -175,7 +234,7 @@ private:
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     VecWrap *o = From(env, info[0], "dot");
-    if (!o) return env.Undefined();
+    if (!o || !Compatible(env, "Vec.dot", o->h_)) return env.Undefined();
     PetscScalar r;
     PML_CHECK(env, VecDot(h_, o->h_, &r), env.Undefined());
     return Napi::Number::New(env, r);
@@ -185,7 +244,7 @@ private:
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     VecWrap *x = From(env, info[1], "axpy");
-    if (!x) return env.Undefined();
+    if (!x || !Compatible(env, "Vec.axpy", x->h_)) return env.Undefined();
     PML_CHECK(env, VecAXPY(h_, info[0].As<Napi::Number>().DoubleValue(), x->h_), env.Undefined());
     return info.This();
   }
@@ -194,7 +253,7 @@ private:
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();
     VecWrap *x = From(env, info[1], "aypx");
-    if (!x) return env.Undefined();
+    if (!x || !Compatible(env, "Vec.aypx", x->h_)) return env.Undefined();
     PML_CHECK(env, VecAYPX(h_, info[0].As<Napi::Number>().DoubleValue(), x->h_), env.Undefined());
     return info.This();
   }
@@ -239,7 +298,7 @@ private:
   friend Napi::Object WrapVec(Napi::Env, Vec);
 };
 
-Napi::FunctionReference VecWrap::ctor;
+Napi::FunctionReference *VecWrap::ctor = nullptr;
 
 Vec VecFrom(Napi::Env env, const Napi::Value &v, const char *what) {
   VecWrap *w = VecWrap::From(env, v, what);

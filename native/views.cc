@@ -57,6 +57,8 @@ CallbackScope::~CallbackScope() {
   if (--g_depth == 0) ForgetViews(env_);
 }
 
+int CallbackDepth() { return g_depth; }
+
 void ForgetViews(Napi::Env env) {
   if (g_views.empty()) return;
   Napi::HandleScope scope(env);

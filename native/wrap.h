@@ -18,7 +18,7 @@ public:
 
   // Unwraps `v` only if it is an instance of T that is still alive; else throws and returns nullptr.
   static T *From(Napi::Env env, const Napi::Value &v, const char *what) {
-    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(T::ctor.Value())) {
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(T::ctor->Value())) {
       Napi::TypeError::New(env, std::string("expected a ") + T::kName + " for " + what).ThrowAsJavaScriptException();
       return nullptr;
     }
@@ -33,7 +33,7 @@ public:
 
   // Wraps an existing handle, taking a new reference to it.
   static Napi::Object Adopt(Napi::Env env, H h) {
-    Napi::Object o = T::ctor.New({Napi::External<void>::New(env, nullptr)});
+    Napi::Object o = T::ctor->New({Napi::External<void>::New(env, nullptr)});
     T *t = T::Unwrap(o);
     PetscObjectReference(reinterpret_cast<PetscObject>(h));
     t->h_ = h;
@@ -52,7 +52,17 @@ protected:
   }
   static bool IsAdopting(const Napi::CallbackInfo &info) { return info.Length() == 1 && info[0].IsExternal(); }
 
+  // Refuses to free an object a running native call still uses (its array, its product, its
+  // solve): that used to free memory PETSc then read or wrote.
+  bool NotInUse(Napi::Env env) {
+    const char *by = h_ ? BorrowedBy(reinterpret_cast<PetscObject>(h_)) : nullptr;
+    if (!by) return true;
+    Napi::Error::New(env, std::string("petscml: cannot destroy this ") + T::kName + ": it is in use by " + by +
+                              " (destroy it after that call returns)").ThrowAsJavaScriptException();
+    return false;
+  }
   Napi::Value Destroy(const Napi::CallbackInfo &info) {
+    if (!NotInUse(info.Env())) return info.Env().Undefined();
     if (h_ && PetscIsLive()) PML_CHECK(info.Env(), PetscObjectDestroy(reinterpret_cast<PetscObject *>(&h_)), info.Env().Undefined());
     h_ = nullptr;
     return info.Env().Undefined();

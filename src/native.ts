@@ -19,7 +19,7 @@ export interface NativeVec extends NativeObject {
   getLocalSize(): number;
   getOwnershipRange(): [number, number];
   set(alpha: number): this;
-  setValues(indices: Int32Array, values: Float64Array, add: boolean): this;
+  setValues(indices: Int32Array | Float64Array, values: Float64Array, add: boolean): this;
   getValues(indices: Int32Array): Float64Array;
   toArray(): Float64Array;
   setArray(a: Float64Array): this;
@@ -130,16 +130,19 @@ export interface NativeReplicationStats {
 export interface NativeAddon {
   initialize(argv: string[]): { rank: number; size: number };
   finalize(): void;
+  /** At process exit: ends the job on an error exit or an exit inside a callback, else waits (bounded) for the other ranks and finalizes. */
+  exitFinalize(code: number): void;
   abort(code: number): void;
   state(): { initialized: boolean; finalized: boolean };
   version(): { major: number; minor: number; subminor: number; text: string; scalarBytes: number; indexBytes: number };
-  setErrorClass(ctor: new (message: string) => Error): void;
+  setErrorClass(ctor: new (message: string) => Error, interrupted?: new (message: string) => Error): void;
   /** Collectives issued by replicated callbacks (counts and vector lengths, in doubles). */
   replication(opts?: { reset?: boolean; reduce?: 'reduce-scatter' | 'allreduce' }): NativeReplicationStats;
   /** In-place element-wise reduction over PETSC_COMM_WORLD (collective). */
   allreduce(values: Float64Array, op: 'sum' | 'min' | 'max'): Float64Array;
-  Vec: new (comm: NativeComm, localSize: number, globalSize: number) => NativeVec;
-  Mat: new (comm: NativeComm, m: number, n: number, M: number, N: number) => NativeMat;
+  /** Sizes: null = PETSc decides. Validated (32-bit PetscInt) and agreed on by every rank of 'world'. */
+  Vec: new (comm: NativeComm, localSize: number | null, globalSize: number | null) => NativeVec;
+  Mat: new (comm: NativeComm, m: number | null, n: number | null, M: number | null, N: number | null) => NativeMat;
   KSP: new (comm: NativeComm) => NativeKSP;
   PC: new (comm: NativeComm) => NativePC;
   Tao: new (comm: NativeComm) => NativeTao;
@@ -179,8 +182,28 @@ function explainLoadFailure(err: Error): string {
 
 let addon: NativeAddon | undefined;
 
+/**
+ * Under a finite address-space limit (ulimit -v), OpenBLAS's threaded start-up and fork handlers
+ * made Open MPI's singleton start spin forever inside PetscInitialize. One OpenBLAS thread avoids
+ * it; it must be in the environment before the addon (and with it OpenBLAS) is loaded. A thread
+ * count the user chose is kept.
+ */
+function limitBlasThreadsUnderRlimit(): void {
+  if (process.platform !== 'linux' || process.env.OPENBLAS_NUM_THREADS !== undefined) return;
+  let limits: string;
+  try {
+    limits = require('fs').readFileSync('/proc/self/limits', 'utf8') as string;
+  } catch {
+    return;
+  }
+  const line = limits.split('\n').find((l) => l.startsWith('Max address space'));
+  const soft = line?.slice('Max address space'.length).trim().split(/\s+/)[0];
+  if (soft !== undefined && soft !== 'unlimited') process.env.OPENBLAS_NUM_THREADS = '1';
+}
+
 export function native(): NativeAddon {
   if (addon) return addon;
+  limitBlasThreadsUnderRlimit();
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;

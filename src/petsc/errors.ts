@@ -15,6 +15,41 @@ export class PetscError extends Error {
   }
 }
 
+/**
+ * A solve stopped by SIGINT or SIGTERM (Ctrl-C): raised at the next callback boundary, on every
+ * rank. The process stays usable; a handler installed with process.on(signal) still runs once
+ * the solve has returned.
+ */
+export class InterruptedError extends Error {
+  /** 'SIGINT' or 'SIGTERM'. */
+  signal = '';
+  /** MPI rank (in PETSC_COMM_WORLD) that was interrupted. */
+  rank = 0;
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'InterruptedError';
+  }
+}
+
+const redelivered = new WeakSet<object>();
+
+/**
+ * The native layer keeps SIGINT/SIGTERM during a solve and stops the solve instead; a handler the
+ * user installed (process.on) must still see the signal. It is sent again once the event loop
+ * turns, when no native call runs any more. Without a handler nothing is re-sent: the
+ * InterruptedError is the outcome (Node's default would kill the process). Returns `e`.
+ */
+export function redeliverInterrupt(e: unknown): unknown {
+  if (!(e instanceof InterruptedError) || redelivered.has(e)) return e;
+  redelivered.add(e);
+  const sig = e.signal as NodeJS.Signals;
+  setImmediate(() => {
+    if (process.listenerCount(sig) > 0) process.kill(process.pid, sig);
+  });
+  return e;
+}
+
 /** PETSC_ERR_* codes users may want to test for (3.18 numbering). */
 export const PetscErrorCode = {
   MEM: 55,
@@ -47,6 +82,17 @@ export function argError(where: string, expected: string, got: unknown): TypeErr
 
 export function checkInt(where: string, v: unknown, min = 0): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw argError(where, `an integer >= ${min}`, v);
+  return v;
+}
+
+/** PetscInt is 32-bit in this PETSc build: the largest size, index or count it holds. */
+export const PETSC_INT_MAX = 2 ** 31 - 1;
+
+/** An integer argument for PETSc: a RangeError naming it and the range when out of [min, 2^31-1] (never wrapped). */
+export function checkPetscInt(where: string, v: unknown, min = 0): number {
+  const expected = `an integer in [${min}, ${PETSC_INT_MAX}]`;
+  if (typeof v !== 'number') throw argError(where, expected, v);
+  if (!Number.isInteger(v) || v < min || v > PETSC_INT_MAX) throw new RangeError(`petscml: ${where}: expected ${expected}, got ${describe(v)}`);
   return v;
 }
 

@@ -1,6 +1,6 @@
 export { initialize, finalize, isInitialized, isFinalized, comm, version, rank, isRoot, rootLog, allreduce, replicationStats } from './init';
 export type { InitOptions, World } from './init';
-export { PetscError, PetscErrorCode } from './errors';
+export { InterruptedError, PetscError, PetscErrorCode } from './errors';
 export { Vec } from './vec';
 export type { Comm, NormType, VecSizes } from './vec';
 export { ShellMat } from './mat';

@@ -4,7 +4,7 @@
  * MPI is initialized by PETSc; under `mpirun -n N` each rank is one Node process.
  */
 import { native, NativeAddon, NativeReplicationStats } from '../native';
-import { argError, PetscError } from './errors';
+import { argError, InterruptedError, PetscError } from './errors';
 
 export interface InitOptions {
   /** Command-line arguments for PETSc (without the program name). Default: process.argv.slice(2). */
@@ -21,17 +21,17 @@ export interface World {
 let world: World | undefined;
 
 function onExit(n: NativeAddon, code: number): void {
-  // With more than one rank, an error exit must take the whole job down: a rank that waits in
-  // MPI_Finalize while another waits in a collective would hang mpirun.
-  if (code !== 0 && world && world.size > 1) n.abort(code);
-  n.finalize();
+  // With more than one rank, an error exit or an exit from inside a callback takes the whole job
+  // down, and a normal exit waits a bounded time for the other ranks (PETSCML_EXIT_TIMEOUT):
+  // a rank that waits in MPI_Finalize while another waits in a collective would hang mpirun.
+  n.exitFinalize(code);
 }
 
 /** Initializes PETSc (and MPI) once; later calls return the same world. Options win over argv on first call only. */
 export function initialize(opts: InitOptions = {}): World {
   if (world) return world;
   const n = native();
-  n.setErrorClass(PetscError);
+  n.setErrorClass(PetscError, InterruptedError);
   const program = opts.program ?? process.argv[1] ?? 'node';
   const args = opts.args ?? process.argv.slice(2);
   if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) {

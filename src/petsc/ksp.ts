@@ -1,5 +1,5 @@
 import { NativeKSP, NativePC } from '../native';
-import { argError, checkFunction, checkInt, checkNumber, checkString } from './errors';
+import { argError, checkFunction, checkNumber, checkPetscInt, checkString, redeliverInterrupt } from './errors';
 import { petsc } from './init';
 import { asMat, MultFn, ShellMat } from './mat';
 import { asVec, Comm, Vec } from './vec';
@@ -75,7 +75,7 @@ export class KSP {
   }
   setTolerances(t: KSPTolerances): this {
     const pick = (v: number | undefined, name: string) => (v === undefined ? NaN : checkNumber(`KSP.setTolerances: ${name}`, v));
-    const maxIts = t.maxIts === undefined ? NaN : checkInt('KSP.setTolerances: maxIts', t.maxIts);
+    const maxIts = t.maxIts === undefined ? NaN : checkPetscInt('KSP.setTolerances: maxIts', t.maxIts);
     this.handle.setTolerances(pick(t.rtol, 'rtol'), pick(t.atol, 'atol'), pick(t.divtol, 'divtol'), maxIts);
     return this;
   }
@@ -87,7 +87,12 @@ export class KSP {
   }
   /** Solves A x = b; returns x. */
   solve(b: Vec, x: Vec): Vec {
-    this.handle.solve(asVec('KSP.solve: b', b).handle, asVec('KSP.solve: x', x).handle);
+    const bh = asVec('KSP.solve: b', b).handle, xh = asVec('KSP.solve: x', x).handle;
+    try {
+      this.handle.solve(bh, xh);
+    } catch (e) {
+      throw redeliverInterrupt(e);
+    }
     return x;
   }
   get iterations(): number {

@@ -1,5 +1,5 @@
 import { NativeMat } from '../native';
-import { argError, checkFunction, checkInt } from './errors';
+import { argError, checkFunction } from './errors';
 import { petsc } from './init';
 import { asVec, Comm, Vec } from './vec';
 
@@ -40,14 +40,14 @@ export class ShellMat {
     if (opts === null || typeof opts !== 'object') throw argError('ShellMat', 'an options object', opts);
     const comm = opts.comm ?? 'self';
     if (comm !== 'self' && comm !== 'world') throw argError('ShellMat: comm', "'self' or 'world'", comm);
-    const dim = (v: number | undefined, name: string): number => (v === undefined ? -1 : checkInt(`ShellMat: ${name}`, v));
-    const rows = dim(opts.rows ?? opts.size, 'rows');
-    const cols = dim(opts.cols ?? opts.size, 'cols');
-    const lr = dim(opts.localRows, 'localRows');
-    const lc = dim(opts.localCols, 'localCols');
-    if (rows < 0 && lr < 0) throw argError('ShellMat', 'size, rows or localRows', opts);
+    // Sizes are validated natively (32-bit PetscInt), after every rank of 'world' has arrived.
+    const rows = opts.rows ?? opts.size ?? null;
+    const cols = opts.cols ?? opts.size ?? null;
+    const lr = opts.localRows ?? null;
+    const lc = opts.localCols ?? null;
+    if (rows === null && lr === null) throw argError('ShellMat', 'size, rows or localRows', opts);
     if (opts.replicated && (rows !== cols || lr !== lc)) throw argError('ShellMat: replicated', 'a square matrix (same rows and cols)', opts);
-    if (cols < 0 && lc < 0) throw argError('ShellMat', 'size, cols or localCols', opts);
+    if (cols === null && lc === null) throw argError('ShellMat', 'size, cols or localCols', opts);
     const mult = checkFunction<MultFn>('ShellMat: mult', opts.mult);
     this.handle = new (petsc().Mat)(comm, lr, lc, rows, cols);
     this.handle.setCallback('mult', mult);

@@ -22,9 +22,14 @@ export class Options {
     this.prefix = prefix;
   }
 
-  /** Sets an option; `true` or no value sets a flag, `false` removes it. */
+  /**
+   * Sets an option; `true` or no value sets a flag, `false` removes it. A value written as an
+   * integer outside PetscInt's range (|v| > 2^31-1) is refused with a RangeError: PETSc's parser
+   * would wrap it (4294967297 became 1).
+   */
   set(name: string, value: OptionValue = true): this {
     const k = key(this.prefix, name);
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new RangeError(`petscml: Options.set: ${k}: expected a finite number, got ${value}`);
     if (value === false) petsc().options.clearValue(k);
     else petsc().options.setValue(k, value === true ? null : String(value));
     return this;

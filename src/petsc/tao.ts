@@ -1,5 +1,5 @@
 import { NativeTao, NativeTaoCounts, NativeTaoStatus } from '../native';
-import { argError, checkFunction, checkInt, checkNumber, checkString } from './errors';
+import { argError, checkFunction, checkNumber, checkPetscInt, checkString, redeliverInterrupt } from './errors';
 import { petsc } from './init';
 import { KSP } from './ksp';
 import { asMat, ShellMat } from './mat';
@@ -158,10 +158,10 @@ export class Tao {
     return this.handle.getTolerances();
   }
   set maxIterations(n: number) {
-    this.handle.setMaximumIterations(checkInt('Tao.maxIterations', n));
+    this.handle.setMaximumIterations(checkPetscInt('Tao.maxIterations', n));
   }
   set maxFunctionEvaluations(n: number) {
-    this.handle.setMaximumFunctionEvaluations(checkInt('Tao.maxFunctionEvaluations', n, -1));
+    this.handle.setMaximumFunctionEvaluations(checkPetscInt('Tao.maxFunctionEvaluations', n, -1));
   }
   /** 'sum' (default): objective callbacks return rank-local contributions; 'none': the global value. */
   set objectiveReduction(mode: 'sum' | 'none') {
@@ -205,11 +205,17 @@ export class Tao {
 
   /**
    * Minimizes. Throws what a callback threw (the same object), or a PetscError for PETSc failures;
-   * on more than one rank, every rank throws when any rank fails.
+   * on more than one rank, every rank throws when any rank fails. SIGINT or SIGTERM during the
+   * solve stops it at the next callback with an InterruptedError (every rank).
    */
   solve(x?: Vec): TaoResult {
     if (x !== undefined) this.setSolution(x);
-    const s = this.handle.solve();
+    let s: NativeTaoStatus;
+    try {
+      s = this.handle.solve();
+    } catch (e) {
+      throw redeliverInterrupt(e);
+    }
     return { ...s, iterations: s.iteration, converged: s.reason > 0, counts: this.handle.getCounts() };
   }
 

@@ -1,5 +1,5 @@
 import { NativeComm, NativeVec } from '../native';
-import { argError, checkFunction, checkInt, checkNumber } from './errors';
+import { argError, checkFunction, checkNumber } from './errors';
 import { petsc } from './init';
 
 export type Comm = NativeComm;
@@ -34,9 +34,9 @@ export class Vec {
     const comm = s.comm ?? 'self';
     if (comm !== 'self' && comm !== 'world') throw argError('Vec.create: comm', "'self' or 'world'", comm);
     if (s.local === undefined && s.global === undefined) throw argError('Vec.create', 'a local or a global size', size);
-    const local = s.local === undefined ? -1 : checkInt('Vec.create: local size', s.local);
-    const global = s.global === undefined ? -1 : checkInt('Vec.create: global size', s.global);
-    return new Vec(new (petsc().Vec)(comm, local, global));
+    // Sizes are validated natively, after every rank of 'world' has arrived: a size that is bad or
+    // different on one rank fails every rank instead of leaving the others in a collective.
+    return new Vec(new (petsc().Vec)(comm, s.local ?? null, s.global ?? null));
   }
 
   /**
@@ -79,12 +79,14 @@ export class Vec {
    * possibly with empty arrays; entries owned by other ranks are communicated.
    */
   setValues(indices: ArrayLike<number>, values: ArrayLike<number>, mode: 'insert' | 'add' = 'insert'): this {
-    const idx = toIndices('Vec.setValues: indices', indices, this.size);
-    const val = toFloat64('Vec.setValues: values', values);
-    if (idx.length !== val.length) {
-      throw new RangeError(`petscml: Vec.setValues: ${idx.length} indices but ${val.length} values`);
+    if (indices === null || typeof indices !== 'object' || typeof indices.length !== 'number') {
+      throw argError('Vec.setValues: indices', 'an array of integer indices', indices);
     }
+    const val = toFloat64('Vec.setValues: values', values);
     if (mode !== 'insert' && mode !== 'add') throw argError('Vec.setValues: mode', "'insert' or 'add'", mode);
+    // Indices and lengths are checked natively, together with the other ranks (the assembly is
+    // collective): a bad index on one rank fails every rank. Non-numbers become NaN, refused there.
+    const idx = indices instanceof Float64Array ? indices : Float64Array.from(indices as ArrayLike<number>, (k) => (typeof k === 'number' ? k : NaN));
     this.handle.setValues(idx, val, mode === 'add');
     return this;
   }

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-const fixture = path.resolve(__dirname, '../fixtures/hardening-mpi.js');
+const fixture = path.resolve(__dirname, '../fixtures/training-mpi.js');
 const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
 const CASES = ['epochs', 'preset', 'size', 'cfg', 'params', 'one-rank-error', 'one-rank-range', 'data-nan', 'data-shape', 'ok'];
 

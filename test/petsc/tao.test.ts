@@ -171,7 +171,7 @@ describe('Tao on extended Rosenbrock', () => {
     expect(() => tao.setObjective(1 as unknown as () => number)).toThrow(/Tao.setObjective: expected a function, got 1/);
     expect(() => tao.setSolution([1, 2] as unknown as Vec)).toThrow(/expected a Vec, got an array of length 2/);
     expect(() => tao.setHessian({} as ShellMat)).toThrow(/expected a ShellMat/);
-    expect(() => (tao.maxIterations = -3)).toThrow(/integer >= 0, got -3/);
+    expect(() => (tao.maxIterations = -3)).toThrow(/Tao\.maxIterations: expected an integer in \[0, 2147483647\], got -3/);
     expect(() => new Tao({ comm: 'galaxy' as 'self' })).toThrow(/'self' or 'world'/);
     expect(() => (tao.type = 'no_such_solver')).toThrow(/Unknown Tao type|no_such_solver/);
     expect(() => new ShellMat({ size: 3 } as never)).toThrow(/ShellMat: mult: expected a function/);

@@ -72,8 +72,8 @@ describe('Vec', () => {
     expect(() => v.setArray(['a' as unknown as number])).toThrow(/a number, got "a"/);
     expect(() => v.dot({} as Vec)).toThrow(/Vec.dot: expected a Vec, got an object/);
     expect(() => v.axpy(NaN, v)).toThrow(/finite number, got NaN/);
-    expect(() => Vec.create(-1)).toThrow(/integer >= 0, got -1/);
-    expect(() => Vec.create(2.5)).toThrow(/integer >= 0, got 2.5/);
+    expect(() => Vec.create(-1)).toThrow(/Vec\.create: global size: expected an integer in \[0, 2147483647\], got -1/);
+    expect(() => Vec.create(2.5)).toThrow(/Vec\.create: global size: expected an integer in \[0, 2147483647\], got 2.5/);
     expect(() => v.norm('fro' as '2')).toThrow(/'1', '2' or 'inf'/);
     expect(() => v.withArray(42 as unknown as () => void)).toThrow(/a function, got 42/);
   });
