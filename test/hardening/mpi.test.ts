@@ -16,12 +16,18 @@ function mpirun(n: number, mode: string, opts: { timeout?: number; env?: Record<
   return { ...r, ranks, seconds: (Date.now() - started) / 1000 };
 }
 
+/** mpirun that must end by itself (no hang), exit 0 and hear from every rank. */
+function ranCleanly(n: number, mode: string) {
+  const r = mpirun(n, mode);
+  expect(r.error, 'killed by the timeout: a hang').toBeUndefined();
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.ranks).toHaveLength(n);
+  return r;
+}
+
 describe('ranks that disagree on sizes fail together, with both sizes named', () => {
   it('Vec on world', () => {
-    const r = mpirun(2, 'vec-sizes');
-    expect(r.error).toBeUndefined();
-    expect(r.status).toBe(0);
-    expect(r.ranks).toHaveLength(2);
+    const r = ranCleanly(2, 'vec-sizes');
     for (const k of r.ranks) {
       for (const c of [k.fromArray, k.create]) {
         expect(c.threw).toBe(true);
@@ -45,10 +51,7 @@ describe('ranks that disagree on sizes fail together, with both sizes named', ()
   });
 
   it('createSolver with a function whose size differs by rank (13 vs 21)', () => {
-    const r = mpirun(2, 'create-solver-sizes');
-    expect(r.error).toBeUndefined();
-    expect(r.status).toBe(0);
-    expect(r.ranks).toHaveLength(2);
+    const r = ranCleanly(2, 'create-solver-sizes');
     for (const k of r.ranks) {
       expect(k.lbfgs.threw).toBe(true);
       // createSolver agrees on its whole configuration first, so its message names the field
@@ -58,10 +61,7 @@ describe('ranks that disagree on sizes fail together, with both sizes named', ()
   });
 
   it('layouts that differ on some ranks only fail every rank (3 ranks)', () => {
-    const r = mpirun(3, 'one-rank-layouts');
-    expect(r.error).toBeUndefined(); // no hang
-    expect(r.status).toBe(0);
-    expect(r.ranks).toHaveLength(3);
+    const r = ranCleanly(3, 'one-rank-layouts');
     for (const k of r.ranks) {
       for (const c of ['dot', 'axpy', 'setValues', 'mult', 'solve']) expect(k[c].threw, `${c} on rank ${k.rank}`).toBe(true);
       expect(k.dot.message).toMatch(/Vec\.dot: (the vectors are laid out differently on rank \d|the call failed on rank 0)/);
@@ -87,10 +87,7 @@ describe('ranks that disagree on sizes fail together, with both sizes named', ()
 
 describe('signals under MPI', () => {
   it('SIGINT on one rank stops the solve on every rank; all stay usable', () => {
-    const r = mpirun(2, 'interrupt');
-    expect(r.error).toBeUndefined();
-    expect(r.status).toBe(0);
-    expect(r.ranks).toHaveLength(2);
+    const r = ranCleanly(2, 'interrupt');
     expect(r.ranks[1].solve).toMatchObject({ threw: true, name: 'InterruptedError', message: 'petscml: the solve was interrupted by SIGINT' });
     expect(r.ranks[0].solve.threw).toBe(true);
     expect(r.ranks[0].solve.message).toContain('rank 1 was interrupted by SIGINT');
