@@ -3,6 +3,7 @@
 #include "firstorder.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -85,6 +86,7 @@ void DoFinalize(napi_env env) {
   if (!Initialized() || Finalized()) return;
   AwaitOtherRanks();
   if (env) ForgetViews(Napi::Env(env));
+  BuryDead();
   PetscFinalize();
 }
 
@@ -217,6 +219,19 @@ Napi::Value Allreduce(const Napi::CallbackInfo &info) {
   return a;
 }
 
+// Heap bytes in use now (glibc's arenas plus mmapped blocks; PETSc allocates there too): RSS keeps
+// freed pages, so leak checks need this to tell garbage that waits for the event loop (Node-API
+// finalizers) from memory that is really held.
+Napi::Value NativeMemory(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+#if defined(__GLIBC__)
+  struct mallinfo2 mi = mallinfo2();
+  o.Set("heapInUse", static_cast<double>(mi.uordblks + mi.hblkhd));
+#endif
+  return o;
+}
+
 Napi::Value SetErrorClassJS(const Napi::CallbackInfo &info) {
   SetErrorClass(info[0].As<Napi::Function>());
   if (info.Length() > 1 && info[1].IsFunction()) SetInterruptedClass(info[1].As<Napi::Function>());
@@ -227,12 +242,26 @@ Napi::Value SetErrorClassJS(const Napi::CallbackInfo &info) {
 
 bool PetscIsLive() { return EnvAlive() && Initialized() && !Finalized(); }
 
+namespace {
+std::vector<PetscObject> g_dead;
+}
+
+void Bury(PetscObject o) { g_dead.push_back(o); }
+
+void BuryDead() {
+  if (g_dead.empty() || CallbackDepth() > 0 || !PetscIsLive()) return;
+  std::vector<PetscObject> dead;
+  dead.swap(g_dead); // a destroy may collect more
+  for (PetscObject o : dead) PetscObjectDestroy(&o);
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("initialize", Napi::Function::New(env, Initialize));
   exports.Set("finalize", Napi::Function::New(env, Finalize));
   exports.Set("exitFinalize", Napi::Function::New(env, ExitFinalize));
   exports.Set("abort", Napi::Function::New(env, Abort));
   exports.Set("state", Napi::Function::New(env, State));
+  exports.Set("nativeMemory", Napi::Function::New(env, NativeMemory));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassJS));
   exports.Set("replication", Napi::Function::New(env, Replication));

@@ -2,8 +2,11 @@
 // helpers each wrapped class needs. Policy (validation, defaults) lives in TypeScript.
 #pragma once
 
-#ifndef NAPI_VERSION
-#define NAPI_VERSION 8
+// Experimental Node-API, for one reason: its finalizers run during garbage collection instead of
+// waiting for the event loop, so the PETSc objects of wrappers dropped in a synchronous loop are
+// freed as the loop runs (see Bury in wrap.h). Finalizers therefore call no JS and no PETSc.
+#if !defined(NAPI_EXPERIMENTAL) && !defined(NAPI_VERSION)
+#define NAPI_EXPERIMENTAL
 #endif
 #ifndef NAPI_DISABLE_CPP_EXCEPTIONS
 #define NAPI_DISABLE_CPP_EXCEPTIONS

@@ -239,7 +239,13 @@ void ForgetInterruptedClass() {
 // Calling a callback.
 
 Napi::Value Invoke(Napi::Env env, Napi::FunctionReference &fn, const char *name, const std::vector<napi_value> &args) {
-  return Invoke(env, fn.Value(), name, args);
+  Napi::Function f = fn.IsEmpty() ? Napi::Function() : fn.Value();
+  if (f.IsEmpty() || !f.IsFunction()) {
+    Napi::Error::New(env, std::string("petscml: the ") + name + " callback is gone (the object it was set on was garbage-collected)")
+        .ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  return Invoke(env, f, name, args);
 }
 
 Napi::Value Invoke(Napi::Env env, Napi::Function fn, const char *name, const std::vector<napi_value> &args) {

@@ -118,8 +118,8 @@ private:
     Napi::FunctionReference *slot = name == "mult" ? &c->mult : name == "multTranspose" ? &c->multTranspose
                                   : name == "getDiagonal" ? &c->getDiagonal : nullptr;
     if (!slot) PML_THROW(env, "unknown shell operation: " + name, env.Undefined());
-    if (info[1].IsFunction()) *slot = Napi::Persistent(info[1].As<Napi::Function>());
-    else slot->Reset();
+    *slot = HoldCallback(info.This(), name, info[1]);
+    if (env.IsExceptionPending()) return env.Undefined();
     if (name == "multTranspose")
       PML_CHECK(env, MatShellSetOperation(h_, MATOP_MULT_TRANSPOSE, slot->IsEmpty() ? nullptr : (void (*)(void))ShellMultTranspose), env.Undefined());
     if (name == "getDiagonal")

@@ -46,7 +46,8 @@ private:
     PML_CHECK(env, PCSetType(h_, PCSHELL), env.Undefined());
     Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
     c->env = env;
-    c->apply = Napi::Persistent(info[0].As<Napi::Function>());
+    c->apply = HoldCallback(info.This(), "apply", info[0]);
+    if (env.IsExceptionPending()) return env.Undefined();
     PML_CHECK(env, PCShellSetApply(h_, ShellApply), env.Undefined());
     return info.This();
   }

@@ -240,6 +240,7 @@ public:
       InstanceMethod("getOptionsPrefix", &TaoWrap::GetPrefix),
       InstanceMethod("getType", &TaoWrap::GetTypeName),
       InstanceMethod("getCommSize", &TaoWrap::GetCommSize),
+      InstanceMethod("getId", &TaoWrap::GetId),
       InstanceMethod("setType", &TaoWrap::SetType),
       InstanceMethod("setOptionsPrefix", &TaoWrap::SetOptionsPrefix),
       InstanceMethod("setFromOptions", &TaoWrap::SetFromOptions),
@@ -343,8 +344,8 @@ private:
                                   : name == "objectiveAndGradient" ? &c->objectiveAndGradient
                                   : name == "update" ? &c->update : name == "monitor" ? &c->monitor : nullptr;
     if (!slot) PML_THROW(env, "unknown Tao callback: " + name, env.Undefined());
-    if (set) *slot = Napi::Persistent(info[1].As<Napi::Function>());
-    else slot->Reset();
+    *slot = HoldCallback(info.This(), name, info[1]);
+    if (env.IsExceptionPending()) return env.Undefined();
     if (name == "objective") PML_CHECK(env, TaoSetObjective(h_, set ? Objective : nullptr, c), env.Undefined());
     else if (name == "gradient") PML_CHECK(env, TaoSetGradient(h_, nullptr, set ? Gradient : nullptr, c), env.Undefined());
     else if (name == "objectiveAndGradient") PML_CHECK(env, TaoSetObjectiveAndGradient(h_, nullptr, set ? ObjectiveAndGradient : nullptr, c), env.Undefined());
@@ -368,8 +369,8 @@ private:
                    {{"the number of Hessian rows", (double)M}, {"the number of Hessian columns", (double)N}}))
       return env.Undefined();
     Closures *c = C();
-    if (info[1].IsFunction()) c->hessian = Napi::Persistent(info[1].As<Napi::Function>());
-    else c->hessian.Reset();
+    c->hessian = HoldCallback(info.This(), "hessian", info[1]);
+    if (env.IsExceptionPending()) return env.Undefined();
     PML_CHECK(env, TaoSetHessian(h_, H, H, Hessian, c), env.Undefined());
     return info.This();
   }
@@ -488,6 +489,7 @@ private:
     return "";
   }
   Napi::Value Solve(const Napi::CallbackInfo &info) {
+    BuryDead();
     Napi::Env env = info.Env();
     if (!Idle(env, "solve()")) return env.Undefined();
     Closures *c = C();

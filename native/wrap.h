@@ -6,12 +6,34 @@ namespace pml {
 
 bool PetscIsLive(); // initialized and not yet finalized
 
+// A wrapper collected by the GC hands its PETSc object here: a finalizer runs inside garbage
+// collection, possibly in the middle of a PETSc call, where destroying an object (which may run
+// its callbacks' Node-API clean-up) is not safe. BuryDead() destroys them at the next native
+// entry point outside any callback (a new object, a solve, finalize).
+void Bury(PetscObject o);
+void BuryDead();
+
+// A callback set on a wrapped object is held by the wrapper's JS object (a hidden property) and
+// by the PETSc object only weakly. Callbacks usually reach their own wrapper (a monitor reading
+// tao.status, closures sharing a scope with the objects they were made for), and a strong
+// reference from native memory made that cycle immortal: every Tao, Mat or PC dropped without
+// destroy() stayed alive for good. PETSc calls them only while the wrapper is reachable: from the
+// wrapper's own methods, or from an owner's (Tao, KSP) that keeps its operators and borrowed
+// objects (the TypeScript classes do).
+inline Napi::FunctionReference HoldCallback(const Napi::Value &self, const std::string &name, const Napi::Value &fn) {
+  Napi::Env env = self.Env();
+  self.As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value(
+      "petscml_callback_" + name, fn.IsFunction() ? fn : env.Undefined(), static_cast<napi_property_attributes>(napi_writable | napi_configurable)));
+  return fn.IsFunction() && !env.IsExceptionPending() ? Napi::Weak(fn.As<Napi::Function>()) : Napi::FunctionReference();
+}
+
 template <class T, class H> class Wrapped : public Napi::ObjectWrap<T> {
 public:
-  explicit Wrapped(const Napi::CallbackInfo &info) : Napi::ObjectWrap<T>(info) {}
+  explicit Wrapped(const Napi::CallbackInfo &info) : Napi::ObjectWrap<T>(info) { BuryDead(); }
   ~Wrapped() override {
     // GC finalizers may run after PetscFinalize (exit hooks run first): then there is nothing to free.
-    if (h_ && PetscIsLive()) PetscObjectDestroy(reinterpret_cast<PetscObject *>(&h_));
+    if (h_ && PetscIsLive()) Bury(reinterpret_cast<PetscObject>(h_));
+    h_ = nullptr;
   }
 
   H handle() const { return h_; }
@@ -67,6 +89,13 @@ protected:
     h_ = nullptr;
     return info.Env().Undefined();
   }
+  // Drops this wrapper's reference only, for a second wrapper of an object another wrapper still
+  // holds (so the object lives on, and may be in use by a running call).
+  Napi::Value DropReference(const Napi::CallbackInfo &info) {
+    if (h_ && PetscIsLive()) PetscObjectDestroy(reinterpret_cast<PetscObject *>(&h_));
+    h_ = nullptr;
+    return info.Env().Undefined();
+  }
   Napi::Value IsDestroyed(const Napi::CallbackInfo &info) { return Napi::Boolean::New(info.Env(), h_ == nullptr); }
   Napi::Value GetPrefix(const Napi::CallbackInfo &info) {
     if (!Alive(info.Env())) return info.Env().Undefined();
@@ -79,6 +108,10 @@ protected:
     const char *t = nullptr;
     PML_CHECK(info.Env(), PetscObjectGetType(reinterpret_cast<PetscObject>(h_), &t), info.Env().Undefined());
     return t ? Napi::String::New(info.Env(), t) : info.Env().Null();
+  }
+  // The PETSc object's address (0 once destroyed): tells whether two wrappers hold the same object.
+  Napi::Value GetId(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(reinterpret_cast<uintptr_t>(h_)));
   }
   Napi::Value GetCommSize(const Napi::CallbackInfo &info) {
     if (!Alive(info.Env())) return info.Env().Undefined();
@@ -93,7 +126,8 @@ protected:
 #define PML_COMMON_METHODS(T)                                                                      \
   T::InstanceMethod("destroy", &T::Destroy), T::InstanceMethod("isDestroyed", &T::IsDestroyed),    \
       T::InstanceMethod("getOptionsPrefix", &T::GetPrefix), T::InstanceMethod("getType", &T::GetTypeName), \
-      T::InstanceMethod("getCommSize", &T::GetCommSize)
+      T::InstanceMethod("getCommSize", &T::GetCommSize), T::InstanceMethod("getId", &T::GetId), \
+      T::InstanceMethod("dropReference", &T::DropReference)
 
 void InitVec(Napi::Env env, Napi::Object exports);
 void InitMat(Napi::Env env, Napi::Object exports);

@@ -12,6 +12,10 @@ export interface NativeObject {
   getOptionsPrefix(): string | null;
   getType(): string | null;
   getCommSize(): number;
+  /** The PETSc object's address, 0 once destroyed. */
+  getId(): number;
+  /** Drops this wrapper's reference (another wrapper of the same object holds one). */
+  dropReference?(): void;
 }
 
 export interface NativeVec extends NativeObject {
@@ -134,6 +138,8 @@ export interface NativeAddon {
   exitFinalize(code: number): void;
   abort(code: number): void;
   state(): { initialized: boolean; finalized: boolean };
+  /** Bytes in use on the C heap (glibc), for leak checks: RSS keeps freed pages. */
+  nativeMemory(): { heapInUse?: number };
   version(): { major: number; minor: number; subminor: number; text: string; scalarBytes: number; indexBytes: number };
   setErrorClass(ctor: new (message: string) => Error, interrupted?: new (message: string) => Error): void;
   /** Collectives issued by replicated callbacks (counts and vector lengths, in doubles). */

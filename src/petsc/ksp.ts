@@ -1,5 +1,6 @@
 import { NativeKSP, NativePC } from '../native';
 import { argError, checkFunction, checkNumber, checkPetscInt, checkString, redeliverInterrupt } from './errors';
+import { Borrowed } from './borrowed';
 import { petsc } from './init';
 import { asMat, MultFn, ShellMat } from './mat';
 import { asVec, Comm, Vec } from './vec';
@@ -37,6 +38,8 @@ export interface KSPTolerances {
 export class KSP {
   /** @internal */
   readonly handle: NativeKSP;
+  private readonly borrowed = new Borrowed();
+  private operators?: ShellMat[];
 
   constructor(opts: { comm?: Comm; type?: string; prefix?: string } = {}) {
     const comm = opts.comm ?? 'self';
@@ -50,6 +53,7 @@ export class KSP {
   static wrap(handle: NativeKSP): KSP {
     const k = Object.create(KSP.prototype) as KSP;
     (k as { handle: NativeKSP }).handle = handle;
+    (k as unknown as { borrowed: Borrowed }).borrowed = new Borrowed();
     return k;
   }
 
@@ -70,7 +74,10 @@ export class KSP {
     return this;
   }
   setOperators(A: ShellMat, P?: ShellMat): this {
-    this.handle.setOperators(asMat('KSP.setOperators: A', A).handle, P === undefined ? null : asMat('KSP.setOperators: P', P).handle);
+    const a = asMat('KSP.setOperators: A', A), p = P === undefined ? undefined : asMat('KSP.setOperators: P', P);
+    this.handle.setOperators(a.handle, p ? p.handle : null);
+    // Kept while this KSP is: PETSc calls their callbacks from this KSP's solves (see HoldCallback).
+    this.operators = p ? [a, p] : [a];
     return this;
   }
   setTolerances(t: KSPTolerances): this {
@@ -82,8 +89,9 @@ export class KSP {
   get tolerances(): Required<KSPTolerances> {
     return this.handle.getTolerances();
   }
+  /** The preconditioner; released with this KSP. */
   get pc(): PC {
-    return new PC(this.handle.getPC());
+    return this.borrowed.get(this.handle.getPC(), (b) => new PC(b as NativePC));
   }
   /** Solves A x = b; returns x. */
   solve(b: Vec, x: Vec): Vec {
@@ -106,6 +114,8 @@ export class KSP {
     return this.handle.getResidualNorm();
   }
   destroy(): void {
-    this.handle.destroy();
+    this.handle.destroy(); // first: it refuses while a solve runs, and then nothing is released
+    this.borrowed.releaseAll();
+    this.operators = undefined;
   }
 }

@@ -1,4 +1,5 @@
-import { NativeTao, NativeTaoCounts, NativeTaoStatus } from '../native';
+import { NativeKSP, NativeTao, NativeTaoCounts, NativeTaoStatus, NativeVec } from '../native';
+import { Borrowed } from './borrowed';
 import { argError, checkFunction, checkNumber, checkPetscInt, checkString, redeliverInterrupt } from './errors';
 import { petsc } from './init';
 import { KSP } from './ksp';
@@ -73,6 +74,7 @@ export class Tao {
   /** @internal */
   readonly handle: NativeTao;
   private hessianMat?: ShellMat;
+  private readonly borrowed = new Borrowed();
 
   constructor(opts: TaoOptions = {}) {
     if (opts === null || typeof opts !== 'object') throw argError('Tao', 'an options object', opts);
@@ -109,7 +111,7 @@ export class Tao {
   }
   get solution(): Vec | null {
     const h = this.handle.getSolution();
-    return h ? new Vec(h) : null;
+    return h ? this.borrowed.get(h, (b) => new Vec(b as NativeVec)) : null;
   }
 
   setObjective(fn: ObjectiveFn): this {
@@ -197,10 +199,10 @@ export class Tao {
     return this;
   }
 
-  /** The Krylov solver of Newton-type methods (null for others). */
+  /** The Krylov solver of Newton-type methods (null for others); released with this Tao. */
   get ksp(): KSP | null {
     const h = this.handle.getKSP();
-    return h ? KSP.wrap(h) : null;
+    return h ? this.borrowed.get(h, (b) => KSP.wrap(b as NativeKSP), (k) => k.destroy()) : null;
   }
 
   /**
@@ -226,9 +228,13 @@ export class Tao {
     return this.handle.getCounts();
   }
 
-  /** Frees the solver and its callbacks (collective). */
+  /**
+   * Frees the solver and its callbacks (collective), with the KSP and solution Vec wrappers it
+   * handed out (a Vec passed to setSolution stays the caller's).
+   */
   destroy(): void {
-    this.handle.destroy();
+    this.handle.destroy(); // first: it refuses while a solve runs, and then nothing is released
+    this.borrowed.releaseAll();
   }
   get destroyed(): boolean {
     return this.handle.isDestroyed();

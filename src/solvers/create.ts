@@ -74,7 +74,8 @@ export interface SolverOptions {
   allRanks?: boolean;
   /**
    * Several live solvers may share a prefix (each still keeps its own preset and cfg); without
-   * this, the second one warns that options under the prefix from the command line reach both.
+   * this, the second one warns that options under the prefix from the command line reach both
+   * (once, until no solver on the prefix is left).
    */
   sharePrefix?: boolean;
 }
@@ -247,8 +248,28 @@ function databaseOptions(prefix: string, withHeld = false): Map<string, string> 
 
 type Source = 'the preset' | 'cfg' | 'epochs' | 'the mini-batches';
 
-/** Live solvers by prefix: a second one on a prefix in use is told so (see sharePrefix). */
-const livePrefixes = new Map<string, Set<Solver>>();
+/**
+ * Live solvers by prefix: a second one on a prefix in use is told so (see sharePrefix), once per
+ * prefix while it has live solvers (a loop that creates solvers without destroying them is told
+ * once, not at every iteration). Only a label and a flag are kept, never the solver: a solver dropped without destroy()
+ * must stay collectable (holding it here kept every such solver, and its PETSc objects, forever).
+ */
+interface LiveEntry { label: string; share: boolean }
+const livePrefixes = new Map<string, Map<number, LiveEntry>>();
+const warnedPrefixes = new Set<string>();
+let nextSolverId = 0;
+const forgetLive = (key: { prefix: string; id: number; owned?: { attached?: Attached } }) => {
+  try {
+    key.owned?.attached?.destroy();
+  } catch {
+    // Collected after finalize(), or already gone: nothing left to free.
+  }
+  const live = livePrefixes.get(key.prefix);
+  live?.delete(key.id);
+  // The next time the prefix is shared, that is news again.
+  if (!live?.size) warnedPrefixes.delete(key.prefix);
+};
+const collected = new FinalizationRegistry<{ prefix: string; id: number; owned: { attached?: Attached } }>(forgetLive);
 
 /**
  * A configured TAO solver bound to an ObjectiveFunction. Create with {@link createSolver}.
@@ -261,7 +282,9 @@ export class Solver {
   readonly hessian!: HessianKind | 'none';
   readonly batchesPerEpoch!: number;
   private x?: Vec;
-  private attached?: Attached;
+  // What the solver owns beyond PETSc objects, reachable without the solver: a solver dropped
+  // without destroy() still gets its Hessian operator (tfjs tensors) disposed once collected.
+  private readonly owned: { attached?: Attached } = {};
   private scope!: ScopedOptions;
   private planned!: Plan;
   private solves = 0;
@@ -274,6 +297,7 @@ export class Solver {
   private start!: Float64Array;
   private samples?: number;
   private destroyed = false;
+  private readonly liveId = nextSolverId++;
   private batchShares?: number[];
   private readonly opts: SolverOptions;
 
@@ -314,15 +338,17 @@ export class Solver {
       this.destroy();
       throw e;
     }
-    const live = livePrefixes.get(this.prefix) ?? new Set<Solver>();
-    const others = [...live].filter((s) => !s.destroyed);
-    if (others.length && !(opts.sharePrefix && others.every((s) => s.opts.sharePrefix))) {
+    const live = livePrefixes.get(this.prefix) ?? new Map<number, LiveEntry>();
+    const others = [...live.values()];
+    if (others.length && !(opts.sharePrefix && others.every((s) => s.share)) && !warnedPrefixes.has(this.prefix)) {
+      warnedPrefixes.add(this.prefix);
       process.emitWarning(`createSolver: ${this.label} uses the options prefix '${this.prefix}' of a live solver (${others[0].label}). ` +
         'Each keeps its own preset and cfg, but options under that prefix on the command line or set with Options reach both. ' +
         'Give each solver its own prefix, or pass sharePrefix: true to share on purpose.', { code: 'PETSCML_SHARED_PREFIX' });
     }
-    live.add(this);
+    live.set(this.liveId, { label: this.label, share: opts.sharePrefix === true });
     livePrefixes.set(this.prefix, live);
+    collected.register(this, { prefix: this.prefix, id: this.liveId, owned: this.owned }, this);
   }
 
   private plan(fn: ObjectiveFunction, opts: SolverOptions): Plan {
@@ -499,7 +525,7 @@ export class Solver {
     const fn = this.fn;
     (this as { tao: Tao }).tao = new Tao({ comm: comm().size > 1 ? 'world' : 'self', prefix: this.prefix || undefined });
     this.tao.setSolution(this.x!);
-    this.attached = attachFunction(this.tao, fn, { hessian: this.hessian });
+    this.owned.attached = attachFunction(this.tao, fn, { hessian: this.hessian });
     this.scope.run(() => {
       this.tao.setFromOptions();
       const o = this.options;
@@ -624,8 +650,8 @@ export class Solver {
       if (this.solves++ > 0) {
         // A fresh TAO for every run after the first (see configure).
         this.tao.setMonitor(null);
-        this.attached?.destroy();
-        this.attached = undefined;
+        this.owned.attached?.destroy();
+        this.owned.attached = undefined;
         this.tao.destroy();
         this.configure(this.planned, false);
       }
@@ -706,7 +732,8 @@ export class Solver {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    livePrefixes.get(this.prefix)?.delete(this);
+    forgetLive({ prefix: this.prefix, id: this.liveId });
+    collected.unregister(this);
     const errors: unknown[] = [];
     const attempt = (f: () => void) => {
       try {
@@ -715,7 +742,7 @@ export class Solver {
         errors.push(e);
       }
     };
-    attempt(() => this.attached?.destroy());
+    attempt(() => this.owned.attached?.destroy());
     attempt(() => this.x?.destroy());
     attempt(() => this.tao?.destroy());
     for (const s of this.sinks) attempt(() => s.close?.());

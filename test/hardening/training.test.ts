@@ -234,12 +234,16 @@ describe('solvers never see each other\'s options', () => {
       expect(ra.summary.iterations).toBeGreaterThan(7);
       const c = createSolver(fn, { preset: 'adam', epochs: 2, sharePrefix: true });
       c.destroy();
-      expect(warn).toHaveBeenCalledTimes(2); // a and b are live: c shares on purpose, but they did not say so
+      expect(warn).toHaveBeenCalledTimes(1); // a and b still share: told once, not at every solver
       b.destroy();
       a.destroy();
       const d = createSolver(fn, { preset: 'adam', epochs: 2 });
+      expect(warn).toHaveBeenCalledTimes(1); // nothing else live
+      const e = createSolver(fn, { preset: 'adam', epochs: 2 });
+      e.destroy();
       d.destroy();
-      expect(warn).toHaveBeenCalledTimes(2); // nothing live any more
+      expect(warn).toHaveBeenCalledTimes(2); // shared again after the prefix was free: news again
+      expect(String(warn.mock.calls[1][0])).toMatch(/of a live solver \(Adam\)/);
     } finally {
       a.destroy();
       b.destroy();
