@@ -17,6 +17,7 @@
       "defines": ["NAPI_EXPERIMENTAL", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": [
         "-std=c++17",
+        "-fno-trapping-math",
         "<!@(pkg-config --cflags petsc)",
         "<!@(pkg-config --cflags ompi-c 2>/dev/null || mpicc --showme:compile)"
       ],
@@ -24,6 +25,7 @@
       "libraries": [
         "<!@(pkg-config --libs petsc)",
         "<!@(pkg-config --libs ompi-c 2>/dev/null || mpicc --showme:link)",
+        "-lblas",
         "-ldl",
         "-Wl,-rpath,<!(pkg-config --variable=libdir petsc)"
       ]

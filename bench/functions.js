@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 /*
- * Benchmark of the function layer: MLP 64-256-256-64 (98,880 parameters), batch 1000, tanh, MSE.
- * Median times of f+g, exact Hv and Gauss-Newton v on the default backend, GFLOP/s of f+g
- * (6 x batch x parameters flops), and the same in PyTorch float32 when /usr/bin/python3 has torch.
+ * Benchmark of the function layer on the default backend (PETSCML_BACKEND chooses another):
+ *   MODEL=mlp (default): MLP 64-256-256-64 (98,880 parameters), batch 1000, tanh, MSE;
+ *   MODEL=fno: one FNO-1D block (CASES.md 1.4): Fourier layer (width 64, 16 modes, s = 128, DFT
+ *     matrix form) plus a 1x1 convolution and bias, GELU (tanh form), batch 20, MSE.
+ * Median times of f+g, exact Hv and Gauss-Newton v, GFLOP/s of f+g for the MLP (6 x batch x
+ * parameters flops), and the same in PyTorch float32 when /usr/bin/python3 has torch (MLP only).
+ * bench/engine.js runs this for every backend and model in one run and prints the ratios.
  *
  * Run:  npx tsc -p tsconfig.json && node bench/functions.js   (uses dist/functions)
  */
@@ -10,7 +14,8 @@
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const tf = require('@tensorflow/tfjs');
-const { createTfjsFunction } = require(path.join(__dirname, '..', 'dist', 'functions'));
+const { createTfjsFunction, dftBasis, fourierLayer1d, geluTanh } = require(path.join(__dirname, '..', 'dist', 'functions'));
+const MODEL = process.env.MODEL || 'mlp';
 
 const SIZES = [64, 256, 256, 64];
 const BATCH = 1000;
@@ -23,11 +28,34 @@ async function main() {
   let seed = 1;
   const rnd = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 32 * 2 - 1; };
   const params = {};
-  for (let l = 0; l < 3; l++) {
+  let fn;
+  if (MODEL === 'fno') {
+    const W = 64, M = 16, S = 128, B = 20;
+    const basis = dftBasis(S, M);
+    params.wRe = tf.tensor(Float32Array.from({ length: M * W * W }, () => rnd() / (W * W)), [M, W, W]);
+    params.wIm = tf.tensor(Float32Array.from({ length: M * W * W }, () => rnd() / (W * W)), [M, W, W]);
+    params.w = tf.tensor(Float32Array.from({ length: W * W }, () => rnd() / Math.sqrt(W)), [W, W]);
+    params.b = tf.zeros([W]);
+    fn = await createTfjsFunction({
+      model: {
+        params,
+        apply: (p, x) => {
+          const spectral = fourierLayer1d(x, p.wRe, p.wIm, basis);
+          const local = tf.reshape(tf.matMul(tf.reshape(x, [B * S, W]), p.w), [B, S, W]);
+          return geluTanh(tf.add(tf.add(spectral, local), p.b));
+        },
+      },
+      loss: 'mse',
+      data: { x: { values: Float32Array.from({ length: B * S * W }, rnd), shape: [B, S, W] },
+        y: { values: Float32Array.from({ length: B * S * W }, rnd), shape: [B, S, W] } },
+      quiet: true,
+    });
+  }
+  for (let l = 0; MODEL === 'mlp' && l < 3; l++) {
     params[`w${l}`] = tf.tensor(Float32Array.from({ length: SIZES[l] * SIZES[l + 1] }, () => rnd() / Math.sqrt(SIZES[l])), [SIZES[l], SIZES[l + 1]]);
     params[`b${l}`] = tf.zeros([SIZES[l + 1]]);
   }
-  const fn = await createTfjsFunction({
+  fn ??= await createTfjsFunction({
     model: {
       params,
       apply: (p, x) => {
@@ -51,10 +79,11 @@ async function main() {
   const hv = time(() => H.apply(v, y));
   const G = fn.hessian('gauss-newton'); G.setPoint(x);
   const gn = time(() => G.apply(v, y));
-  const gflops = 6 * BATCH * n / (fg / 1e3) / 1e9;
-  const r = { backend: fn.backend.name, params: n, batch: BATCH, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
+  const gflops = MODEL === 'mlp' ? 6 * BATCH * n / (fg / 1e3) / 1e9 : undefined;
+  const r = { model: MODEL, backend: fn.backend.name, params: n, batch: MODEL === 'mlp' ? BATCH : 20, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
   let torch = null;
-  try {
+  if (MODEL !== 'mlp' || process.env.NO_TORCH) torch = { skipped: 'not measured for this model' };
+  else try {
     const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'functions_torch.py'), String(REPS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     torch = JSON.parse(out.trim().split('\n').pop());
   } catch (e) {

@@ -272,6 +272,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   InitPC(env, exports);
   InitTao(env, exports);
   InitOptions(env, exports);
+  InitEngine(env, exports);
   return exports;
 }
 

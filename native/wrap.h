@@ -135,6 +135,7 @@ void InitKSP(Napi::Env env, Napi::Object exports);
 void InitPC(Napi::Env env, Napi::Object exports);
 void InitTao(Napi::Env env, Napi::Object exports);
 void InitOptions(Napi::Env env, Napi::Object exports);
+void InitEngine(Napi::Env env, Napi::Object exports);
 
 Vec VecFrom(Napi::Env env, const Napi::Value &v, const char *what);
 Napi::Object WrapVec(Napi::Env env, Vec v); // takes a new reference

@@ -6,3 +6,5 @@ export * from './data';
 export * from './problems';
 export * from './monitor';
 export * from './plot';
+export { kernelReport, summarizeKernels, NATIVE_KERNELS, BACKEND_NAME } from './engine';
+export type { KernelCounts } from './engine';

@@ -131,7 +131,21 @@ export interface NativeReplicationStats {
   scalarReductions: number;
 }
 
+/** The compute kernels of the petscml tfjs backend (native/engine.cc). */
+export interface NativeEngine {
+  matmul(a: Float32Array | Float64Array, b: Float32Array | Float64Array, out: Float32Array | Float64Array,
+    batchA: number, batchB: number, m: number, n: number, k: number, transA: boolean, transB: boolean): void;
+  unary(op: number, x: Float32Array | Float64Array, out: Float32Array | Float64Array, n: number): void;
+  binary(op: number, a: Float32Array | Float64Array, b: Float32Array | Float64Array, out: Float32Array | Float64Array,
+    shape: number[], aStrides: number[], bStrides: number[]): void;
+  reduce(op: number, x: Float32Array | Float64Array, out: Float32Array | Float64Array, outer: number, mid: number, inner: number): void;
+  transpose(x: Float32Array | Float64Array, out: Float32Array | Float64Array, shape: number[], perm: number[]): void;
+  /** OpenBLAS's thread count; false when the BLAS is not OpenBLAS. */
+  setThreads(n: number): boolean;
+}
+
 export interface NativeAddon {
+  engine: NativeEngine;
   initialize(argv: string[]): { rank: number; size: number };
   finalize(): void;
   /** At process exit: ends the job on an error exit or an exit inside a callback, else waits (bounded) for the other ranks and finalizes. */

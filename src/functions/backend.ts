@@ -1,13 +1,16 @@
 /**
  * Choosing the tfjs backend.
  *
- * Preference: tfjs-node-gpu > tfjs-node > wasm > cpu. tfjs-node(-gpu) are optional peer
+ * Preference: tfjs-node-gpu > tfjs-node > petscml > wasm > cpu. petscml is this package's own
+ * engine (src/engine: the cpu backend with its hot kernels native, on OpenBLAS). tfjs-node(-gpu) are optional peer
  * dependencies that cannot install on every machine (their install script downloads
  * libtensorflow), so they are only ever `require`d at run time and a missing one is not an error.
  * The choice can be forced by the `backend` option or the PETSCML_BACKEND environment variable
  * (the option wins), and is printed once to stderr.
  */
 import * as tf from '@tensorflow/tfjs';
+import { registerPetscmlBackend } from '../engine';
+import { native } from '../native';
 
 // tfjs's cpu backend prints an advert for tfjs-node on its first tensor, which every script that
 // builds a model before choosing a backend would show, even though petscml chooses the backend
@@ -20,7 +23,7 @@ if (!tf.engine().backendName) {
   if (typeof cpu.firstUse === 'boolean') cpu.firstUse = false;
 }
 
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'petscml' | 'wasm' | 'cpu';
 
 export interface BackendOptions {
   /** Forces a backend; 'auto' (default) takes the fastest installed one. */
@@ -37,10 +40,11 @@ export interface BackendChoice {
   readonly skipped: readonly string[];
 }
 
-const ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'petscml', 'wasm', 'cpu'];
 const PACKAGE: Record<BackendName, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
   tensorflow: '@tensorflow/tfjs-node',
+  petscml: 'petscml (its native addon)',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs-backend-cpu',
 };
@@ -55,6 +59,7 @@ function parseName(value: string, source: string): BackendName | 'auto' {
     auto: 'auto', '': 'auto',
     'tensorflow-gpu': 'tensorflow-gpu', 'node-gpu': 'tensorflow-gpu', 'tfjs-node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu',
     tensorflow: 'tensorflow', node: 'tensorflow', 'tfjs-node': 'tensorflow',
+    petscml: 'petscml', native: 'petscml', openblas: 'petscml',
     wasm: 'wasm', cpu: 'cpu',
   };
   const name = aliases[v];
@@ -68,6 +73,11 @@ function parseName(value: string, source: string): BackendName | 'auto' {
 function load(name: BackendName, skipped: string[]): boolean {
   if (name === 'cpu') return true; // bundled with @tensorflow/tfjs
   try {
+    if (name === 'petscml') {
+      native(); // the addon: its absence is the reason to skip
+      registerPetscmlBackend();
+      return true;
+    }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(PACKAGE[name]);
     return true;

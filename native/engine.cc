@@ -1,0 +1,400 @@
+// Compute kernels of the `petscml` tfjs backend (src/engine): float32 and float64 arrays that
+// tfjs owns, read and written in place (no copy). Matrix products go to OpenBLAS (the BLAS PETSc
+// itself uses, with its threads); elementwise work is plain loops the compiler vectorizes. Shapes
+// are validated in TypeScript, which knows the kernel's name; here only the array kinds and
+// lengths are checked again, because a wrong length would read or write out of bounds.
+#include "common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <dlfcn.h>
+#include <limits>
+#include <type_traits>
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern "C" {
+enum CBLAS_ORDER { CblasRowMajor = 101 };
+enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112 };
+void cblas_sgemm(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int, int, int, float, const float *, int, const float *, int,
+                 float, float *, int);
+void cblas_dgemm(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, int, int, int, double, const double *, int, const double *,
+                 int, double, double *, int);
+}
+
+namespace pml {
+namespace {
+
+struct Arr {
+  void *data = nullptr;
+  size_t length = 0;
+  bool f64 = false;
+};
+
+// A Float32Array or Float64Array of at least `need` elements, or throws (returns false).
+bool Take(Napi::Env env, const Napi::Value &v, const char *kernel, const char *what, size_t need, Arr *out) {
+  if (!v.IsTypedArray()) {
+    Napi::TypeError::New(env, std::string("petscml engine: ") + kernel + ": " + what + " is not a typed array").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::TypedArray t = v.As<Napi::TypedArray>();
+  napi_typedarray_type k = t.TypedArrayType();
+  if (k != napi_float32_array && k != napi_float64_array) {
+    Napi::TypeError::New(env, std::string("petscml engine: ") + kernel + ": " + what + " must be float32 or float64").ThrowAsJavaScriptException();
+    return false;
+  }
+  if (t.ElementLength() < need) {
+    Napi::RangeError::New(env, std::string("petscml engine: ") + kernel + ": " + what + " has " + std::to_string(t.ElementLength()) +
+                                   " elements, needs " + std::to_string(need)).ThrowAsJavaScriptException();
+    return false;
+  }
+  out->f64 = k == napi_float64_array;
+  out->length = t.ElementLength();
+  out->data = static_cast<uint8_t *>(t.ArrayBuffer().Data()) + t.ByteOffset();
+  return true;
+}
+
+bool SameKind(Napi::Env env, const char *kernel, std::initializer_list<const Arr *> arrs) {
+  bool f64 = (*arrs.begin())->f64;
+  for (const Arr *a : arrs) {
+    if (a->f64 != f64) {
+      Napi::TypeError::New(env, std::string("petscml engine: ") + kernel + ": operands mix float32 and float64").ThrowAsJavaScriptException();
+      return false;
+    }
+  }
+  return true;
+}
+
+size_t Int(const Napi::Value &v) { return static_cast<size_t>(v.As<Napi::Number>().Int64Value()); }
+
+// matmul(a, b, out, batchA, batchB, m, n, k, transA, transB): out[i] = op(a[i or 0]) op(b[i or 0]),
+// batch max(batchA, batchB); a batch of 1 is broadcast.
+Napi::Value MatMul(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  size_t ba = Int(info[3]), bb = Int(info[4]), m = Int(info[5]), n = Int(info[6]), k = Int(info[7]);
+  bool ta = info[8].ToBoolean(), tb = info[9].ToBoolean();
+  size_t batch = std::max(ba, bb);
+  Arr a, b, c;
+  if (!Take(env, info[0], "BatchMatMul", "a", ba * m * k, &a) || !Take(env, info[1], "BatchMatMul", "b", bb * k * n, &b) ||
+      !Take(env, info[2], "BatchMatMul", "out", batch * m * n, &c) || !SameKind(env, "BatchMatMul", {&a, &b, &c}))
+    return env.Undefined();
+  if (m == 0 || n == 0) return env.Undefined();
+  for (size_t i = 0; i < batch; i++) {
+    size_t ia = ba == 1 ? 0 : i, ib = bb == 1 ? 0 : i;
+    int lda = static_cast<int>(ta ? m : k), ldb = static_cast<int>(tb ? k : n);
+    if (c.f64) {
+      double *C = static_cast<double *>(c.data) + i * m * n;
+      if (k == 0) { std::memset(C, 0, sizeof(double) * m * n); continue; }
+      cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0,
+                  static_cast<double *>(a.data) + ia * m * k, lda, static_cast<double *>(b.data) + ib * k * n, ldb, 0.0, C, (int)n);
+    } else {
+      float *C = static_cast<float *>(c.data) + i * m * n;
+      if (k == 0) { std::memset(C, 0, sizeof(float) * m * n); continue; }
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
+                  static_cast<float *>(a.data) + ia * m * k, lda, static_cast<float *>(b.data) + ib * k * n, ldb, 0.0f, C, (int)n);
+    }
+  }
+  return env.Undefined();
+}
+
+// Unary elementwise operations (codes shared with src/engine/kernels.ts).
+enum Unary { kNeg, kExp, kLog, kTanh, kSigmoid, kRelu, kSquare, kSqrt, kAbs, kSin, kCos, kElu, kSoftplus, kErf, kRsqrt,
+             kReciprocal, kSign, kStep, kLog1p, kExpm1, kUnaryCount };
+
+template <class T> inline T Apply(int op, T x) {
+  switch (op) {
+  case kNeg: return -x;
+  case kExp: return std::exp(x);
+  case kLog: return std::log(x);
+  case kTanh: return std::tanh(x);
+  case kSigmoid: return T(1) / (T(1) + std::exp(-x));
+  case kRelu: return x > T(0) ? x : (std::isnan(x) ? x : T(0));
+  case kSquare: return x * x;
+  case kSqrt: return std::sqrt(x);
+  case kAbs: return std::fabs(x);
+  case kSin: return std::sin(x);
+  case kCos: return std::cos(x);
+  case kElu: return x >= T(0) ? x : std::expm1(x);
+  // tfjs's softplus: log(1 + exp(x)) with its own thresholds at float32 epsilon.
+  case kSoftplus: {
+    const T th = std::log(T(1.1920928955078125e-7)) + T(2);
+    if (x > -th) return x;
+    if (x < th) return std::exp(x);
+    return std::log1p(std::exp(x));
+  }
+  case kErf: return std::erf(x);
+  case kRsqrt: return T(1) / std::sqrt(x);
+  case kReciprocal: return T(1) / x;
+  case kSign: return x > T(0) ? T(1) : x < T(0) ? T(-1) : T(0); // tfjs: sign(NaN) = 0
+  case kStep: return x > T(0) ? T(1) : (std::isnan(x) ? x : T(0));
+  case kLog1p: return std::log1p(x);
+  case kExpm1: return std::expm1(x);
+  }
+  return x;
+}
+
+// tanh for float32 as a rational function (odd degree 13 over even degree 6, the form Eigen uses),
+// a few ulp from the correctly rounded value on the whole line: glibc's tanhf is a scalar call of
+// ~25 ns, this is a loop the compiler vectorizes. Inputs beyond +-7.99 round to +-1 in float32.
+inline float TanhF(float x) {
+  const float c = 7.99881172180175781f;
+  float xc = x > c ? c : (x < -c ? -c : x);
+  float x2 = xc * xc;
+  float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * xc;
+  float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  float r = p / q;
+  return x != x ? x : r; // NaN stays NaN
+}
+
+template <class T> void UnaryLoop(int op, const T *x, T *y, size_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (op == kTanh) {
+      for (size_t i = 0; i < n; i++) y[i] = TanhF(x[i]);
+      return;
+    }
+  }
+  switch (op) { // the common ones get loops of their own, which the compiler vectorizes
+  case kNeg: for (size_t i = 0; i < n; i++) y[i] = -x[i]; return;
+  case kSquare: for (size_t i = 0; i < n; i++) y[i] = x[i] * x[i]; return;
+  default: for (size_t i = 0; i < n; i++) y[i] = Apply<T>(op, x[i]);
+  }
+}
+
+// unary(op, x, out, n)
+Napi::Value UnaryOp(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int op = info[0].As<Napi::Number>().Int32Value();
+  size_t n = Int(info[3]);
+  Arr x, y;
+  if (op < 0 || op >= kUnaryCount) PML_THROW(env, "petscml engine: unknown unary op " + std::to_string(op), env.Undefined());
+  if (!Take(env, info[1], "unary", "x", n, &x) || !Take(env, info[2], "unary", "out", n, &y) || !SameKind(env, "unary", {&x, &y}))
+    return env.Undefined();
+  if (x.f64) UnaryLoop<double>(op, static_cast<double *>(x.data), static_cast<double *>(y.data), n);
+  else UnaryLoop<float>(op, static_cast<float *>(x.data), static_cast<float *>(y.data), n);
+  return env.Undefined();
+}
+
+enum Binary { kAdd, kSub, kMul, kDiv, kMax, kMin, kPow, kSquaredDiff, kBinaryCount };
+
+template <class T> inline T Apply2(int op, T a, T b) {
+  switch (op) {
+  case kAdd: return a + b;
+  case kSub: return a - b;
+  case kMul: return a * b;
+  case kDiv: return a / b;
+  case kMax: return (std::isnan(a) || std::isnan(b)) ? std::numeric_limits<T>::quiet_NaN() : (a > b ? a : b);
+  case kMin: return (std::isnan(a) || std::isnan(b)) ? std::numeric_limits<T>::quiet_NaN() : (a < b ? a : b);
+  case kPow: return std::pow(a, b);
+  // In double, as tfjs computes it: the difference is not rounded to float32 before squaring.
+  case kSquaredDiff: { double d = static_cast<double>(a) - static_cast<double>(b); return static_cast<T>(d * d); }
+  }
+  return a;
+}
+
+// out[idx] = a[idx with broadcast] op b[...]: shapes of equal rank (padded with 1s in TS), strides
+// 0 on broadcast axes. The innermost axis gets the three fast cases: both contiguous, a scalar
+// operand, or a row broadcast.
+template <class T>
+void BinaryLoop(int op, const T *a, const T *b, T *out, const std::vector<size_t> &shape, const std::vector<size_t> &sa,
+                const std::vector<size_t> &sb) {
+  size_t rank = shape.size();
+  size_t inner = rank ? shape[rank - 1] : 1;
+  size_t ia = rank ? sa[rank - 1] : 1, ib = rank ? sb[rank - 1] : 1;
+  size_t outer = 1;
+  for (size_t d = 0; d + 1 < rank; d++) outer *= shape[d];
+  std::vector<size_t> idx(rank ? rank - 1 : 0, 0);
+  size_t offA = 0, offB = 0;
+  for (size_t o = 0; o < outer; o++) {
+    const T *pa = a + offA, *pb = b + offB;
+    T *po = out + o * inner;
+#define PML_BIN_LOOP(EXPR)                                                                                          \
+  if (ia == 1 && ib == 1) { for (size_t i = 0; i < inner; i++) { T x = pa[i], y = pb[i]; po[i] = EXPR; } }         \
+  else if (ia == 1) { T y = pb[0]; for (size_t i = 0; i < inner; i++) { T x = pa[i]; po[i] = EXPR; } }             \
+  else if (ib == 1) { T x = pa[0]; for (size_t i = 0; i < inner; i++) { T y = pb[i]; po[i] = EXPR; } }             \
+  else { T x = pa[0], y = pb[0]; T v = EXPR; for (size_t i = 0; i < inner; i++) po[i] = v; }
+    switch (op) {
+    case kAdd: PML_BIN_LOOP(x + y) break;
+    case kSub: PML_BIN_LOOP(x - y) break;
+    case kMul: PML_BIN_LOOP(x * y) break;
+    case kDiv: PML_BIN_LOOP(x / y) break;
+    default: PML_BIN_LOOP(Apply2<T>(op, x, y)) break;
+    }
+#undef PML_BIN_LOOP
+    // Next outer index (odometer over the axes before the innermost).
+    if (rank < 2) continue;
+    for (size_t d = rank - 1; d-- > 0;) {
+      idx[d]++;
+      offA += sa[d];
+      offB += sb[d];
+      if (idx[d] < shape[d]) break;
+      offA -= sa[d] * shape[d];
+      offB -= sb[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// binary(op, a, b, out, outShape, aStrides, bStrides): strides in elements, 0 where broadcast;
+// the innermost stride of an operand is 1 (contiguous) or 0 (broadcast).
+Napi::Value BinaryOp(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int op = info[0].As<Napi::Number>().Int32Value();
+  if (op < 0 || op >= kBinaryCount) PML_THROW(env, "petscml engine: unknown binary op " + std::to_string(op), env.Undefined());
+  auto vec = [](const Napi::Value &v) {
+    Napi::Array arr = v.As<Napi::Array>();
+    std::vector<size_t> r(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); i++) r[i] = static_cast<size_t>(arr.Get(i).As<Napi::Number>().Int64Value());
+    return r;
+  };
+  std::vector<size_t> shape = vec(info[4]), sa = vec(info[5]), sb = vec(info[6]);
+  if (sa.size() != shape.size() || sb.size() != shape.size()) PML_THROW(env, "petscml engine: binary: stride ranks differ", env.Undefined());
+  size_t total = 1, needA = 1, needB = 1;
+  for (size_t d = 0; d < shape.size(); d++) {
+    total *= shape[d];
+    if (shape[d] == 0) { needA = needB = 0; }
+  }
+  if (total == 0) return env.Undefined();
+  for (size_t d = 0; d < shape.size(); d++) {
+    needA += sa[d] * (shape[d] - 1);
+    needB += sb[d] * (shape[d] - 1);
+  }
+  if (!shape.empty() && (sa.back() > 1 || sb.back() > 1)) PML_THROW(env, "petscml engine: binary: innermost stride must be 0 or 1", env.Undefined());
+  Arr a, b, o;
+  if (!Take(env, info[1], "binary", "a", needA, &a) || !Take(env, info[2], "binary", "b", needB, &b) ||
+      !Take(env, info[3], "binary", "out", total, &o) || !SameKind(env, "binary", {&a, &b, &o}))
+    return env.Undefined();
+  if (o.f64) BinaryLoop<double>(op, static_cast<double *>(a.data), static_cast<double *>(b.data), static_cast<double *>(o.data), shape, sa, sb);
+  else BinaryLoop<float>(op, static_cast<float *>(a.data), static_cast<float *>(b.data), static_cast<float *>(o.data), shape, sa, sb);
+  return env.Undefined();
+}
+
+// reduce(op, x, out, outer, mid, inner): out[o, i] = op over m of x[o, m, i] (0 sum, 1 max, 2 min,
+// 3 mean). Sums accumulate in double, as the reduction order then matters less than float32's.
+template <class T> void ReduceLoop(int op, const T *x, T *out, size_t outer, size_t mid, size_t inner) {
+  std::vector<double> acc(inner);
+  for (size_t o = 0; o < outer; o++) {
+    const T *px = x + o * mid * inner;
+    if (op == 0 || op == 3) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (size_t m = 0; m < mid; m++)
+        for (size_t i = 0; i < inner; i++) acc[i] += px[m * inner + i];
+      for (size_t i = 0; i < inner; i++) out[o * inner + i] = static_cast<T>(op == 3 ? acc[i] / static_cast<double>(mid) : acc[i]);
+    } else {
+      for (size_t i = 0; i < inner; i++) {
+        T best = px[i];
+        for (size_t m = 1; m < mid; m++) {
+          T v = px[m * inner + i];
+          if (std::isnan(v) || std::isnan(best)) { best = std::numeric_limits<T>::quiet_NaN(); continue; }
+          if (op == 1 ? v > best : v < best) best = v;
+        }
+        out[o * inner + i] = best;
+      }
+    }
+  }
+}
+
+Napi::Value ReduceOp(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int op = info[0].As<Napi::Number>().Int32Value();
+  size_t outer = Int(info[3]), mid = Int(info[4]), inner = Int(info[5]);
+  if (op < 0 || op > 3) PML_THROW(env, "petscml engine: unknown reduction " + std::to_string(op), env.Undefined());
+  if (mid == 0 && op != 0) PML_THROW(env, "petscml engine: reduce: max/min/mean of an empty axis", env.Undefined());
+  Arr x, o;
+  if (!Take(env, info[1], "reduce", "x", outer * mid * inner, &x) || !Take(env, info[2], "reduce", "out", outer * inner, &o) ||
+      !SameKind(env, "reduce", {&x, &o}))
+    return env.Undefined();
+  if (o.f64) ReduceLoop<double>(op, static_cast<double *>(x.data), static_cast<double *>(o.data), outer, mid, inner);
+  else ReduceLoop<float>(op, static_cast<float *>(x.data), static_cast<float *>(o.data), outer, mid, inner);
+  return env.Undefined();
+}
+
+// transpose(x, out, shape, perm): out = x with its axes permuted (out axis d is x axis perm[d]).
+template <class T> void TransposeLoop(const T *x, T *out, const std::vector<size_t> &shape, const std::vector<size_t> &perm) {
+  size_t rank = shape.size();
+  std::vector<size_t> xs(rank), os(rank), ostride(rank);
+  size_t s = 1;
+  for (size_t d = rank; d-- > 0;) { xs[d] = s; s *= shape[d]; }
+  for (size_t d = 0; d < rank; d++) { os[d] = shape[perm[d]]; ostride[d] = xs[perm[d]]; }
+  size_t total = s;
+  if (total == 0) return;
+  if (rank == 2 && perm[0] == 1) { // the common case, blocked for the cache
+    size_t R = shape[0], C = shape[1];
+    const size_t B = 32;
+    for (size_t i0 = 0; i0 < R; i0 += B)
+      for (size_t j0 = 0; j0 < C; j0 += B)
+        for (size_t i = i0; i < std::min(R, i0 + B); i++)
+          for (size_t j = j0; j < std::min(C, j0 + B); j++) out[j * R + i] = x[i * C + j];
+    return;
+  }
+  std::vector<size_t> idx(rank, 0);
+  size_t off = 0;
+  size_t inner = os[rank - 1], istride = ostride[rank - 1];
+  for (size_t o = 0; o < total; o += inner) {
+    for (size_t i = 0; i < inner; i++) out[o + i] = x[off + i * istride];
+    for (size_t d = rank - 1; d-- > 0;) {
+      idx[d]++;
+      off += ostride[d];
+      if (idx[d] < os[d]) break;
+      off -= ostride[d] * os[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+Napi::Value TransposeOp(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  auto vec = [](const Napi::Value &v) {
+    Napi::Array arr = v.As<Napi::Array>();
+    std::vector<size_t> r(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); i++) r[i] = static_cast<size_t>(arr.Get(i).As<Napi::Number>().Int64Value());
+    return r;
+  };
+  std::vector<size_t> shape = vec(info[2]), perm = vec(info[3]);
+  if (perm.size() != shape.size() || shape.empty()) PML_THROW(env, "petscml engine: transpose: perm and shape ranks differ", env.Undefined());
+  std::vector<bool> seen(perm.size(), false);
+  for (size_t p : perm) {
+    if (p >= perm.size() || seen[p]) PML_THROW(env, "petscml engine: transpose: perm is not a permutation", env.Undefined());
+    seen[p] = true;
+  }
+  size_t total = 1;
+  for (size_t d : shape) total *= d;
+  Arr x, o;
+  if (!Take(env, info[0], "Transpose", "x", total, &x) || !Take(env, info[1], "Transpose", "out", total, &o) || !SameKind(env, "Transpose", {&x, &o}))
+    return env.Undefined();
+  if (o.f64) TransposeLoop<double>(static_cast<double *>(x.data), static_cast<double *>(o.data), shape, perm);
+  else TransposeLoop<float>(static_cast<float *>(x.data), static_cast<float *>(o.data), shape, perm);
+  return env.Undefined();
+}
+
+// setThreads(n): OpenBLAS's thread count, when the BLAS is OpenBLAS (false otherwise).
+Napi::Value SetThreads(const Napi::CallbackInfo &info) {
+  using Fn = void (*)(int);
+  static Fn set = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (!set) return Napi::Boolean::New(info.Env(), false);
+  set(std::max(1, info[0].As<Napi::Number>().Int32Value()));
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+} // namespace
+
+void InitEngine(Napi::Env env, Napi::Object exports) {
+  Napi::Object e = Napi::Object::New(env);
+  e.Set("matmul", Napi::Function::New(env, MatMul));
+  e.Set("unary", Napi::Function::New(env, UnaryOp));
+  e.Set("binary", Napi::Function::New(env, BinaryOp));
+  e.Set("reduce", Napi::Function::New(env, ReduceOp));
+  e.Set("transpose", Napi::Function::New(env, TransposeOp));
+  e.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("engine", e);
+}
+
+} // namespace pml

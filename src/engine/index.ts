@@ -1,0 +1,295 @@
+/**
+ * The `petscml` tfjs backend: tfjs's cpu backend with its hot kernels computed natively (the
+ * addon's engine: OpenBLAS sgemm for matrix products, compiled loops for elementwise work and
+ * reductions). Tensor data is the cpu backend's (typed arrays owned by tfjs, freed when tfjs
+ * disposes the tensor); native kernels read and write them in place.
+ *
+ * A kernel, or a case of one (an int32 input, a broadcast of batch dimensions, a fused activation),
+ * without a native implementation runs the cpu backend's implementation on the same data, and is
+ * counted: `kernelReport()` says which kernels ran natively and which fell back, and
+ * `PETSCML_KERNEL_TRACE=1` prints that table when the process exits. Nothing is ever computed
+ * approximately "for speed": a fallback gives tfjs's own result.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { native, NativeEngine } from '../native';
+
+export const BACKEND_NAME = 'petscml';
+
+type Info = tf.TensorInfo;
+type Args = { inputs: Record<string, Info>; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
+type Impl = (args: Args) => Info | Info[] | undefined; // undefined: not this case, fall back
+
+/** Per kernel: calls computed natively, and calls run by the cpu backend's implementation. */
+export interface KernelCounts {
+  native: number;
+  fallback: number;
+  /** Milliseconds spent in the kernel, when PETSCML_KERNEL_TRACE=1 (else 0). */
+  ms: number;
+}
+
+const counts = new Map<string, KernelCounts>();
+const count = (name: string, how: keyof KernelCounts) => {
+  let c = counts.get(name);
+  if (!c) counts.set(name, (c = { native: 0, fallback: 0, ms: 0 }));
+  (c[how] as number)++;
+  return c;
+};
+const tracing = process.env.PETSCML_KERNEL_TRACE === '1';
+
+/** Kernel calls on the petscml backend since the start (or the last reset), by kernel name. */
+export function kernelReport(opts: { reset?: boolean } = {}): Record<string, KernelCounts> {
+  const r = Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, { ...v }]));
+  if (opts.reset) counts.clear();
+  return r;
+}
+
+/** The share of kernel calls that ran natively, and the kernels that fell back (most calls first). */
+export function summarizeKernels(r: Record<string, KernelCounts> = kernelReport()): { nativeShare: number; fallbacks: [string, number][] } {
+  let nat = 0, all = 0;
+  const fallbacks: [string, number][] = [];
+  for (const [k, c] of Object.entries(r)) {
+    nat += c.native;
+    all += c.native + c.fallback;
+    if (c.fallback) fallbacks.push([k, c.fallback]);
+  }
+  return { nativeShare: all ? nat / all : 1, fallbacks: fallbacks.sort((a, b) => b[1] - a[1]) };
+}
+
+class PetscmlBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // The cpu backend's first tensor prints an advert for tfjs-node; this is not the cpu backend.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+  override floatPrecision(): 16 | 32 {
+    return 32;
+  }
+}
+
+let eng: NativeEngine | undefined;
+const E = () => (eng ??= native().engine);
+
+function values(backend: tf.KernelBackend, t: Info): Float32Array | undefined {
+  if (t.dtype !== 'float32') return undefined;
+  const v = (backend as MathBackendCPU).data.get(t.dataId)?.values;
+  return v instanceof Float32Array ? v : undefined;
+}
+
+const out = (backend: tf.KernelBackend, shape: number[], v: Float32Array): Info =>
+  (backend as MathBackendCPU).makeTensorInfo(shape, 'float32', v);
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Row-major strides of `shape` padded to `rank`, 0 on the axes broadcast to `outShape`. */
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const rank = outShape.length;
+  const padded = [...new Array(rank - shape.length).fill(1), ...shape];
+  const strides = new Array<number>(rank);
+  let s = 1;
+  for (let d = rank - 1; d >= 0; d--) {
+    strides[d] = padded[d] === 1 && outShape[d] !== 1 ? 0 : s;
+    s *= padded[d];
+  }
+  return strides;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise.
+
+const UNARY: Record<string, number> = {
+  Neg: 0, Exp: 1, Log: 2, Tanh: 3, Sigmoid: 4, Relu: 5, Square: 6, Sqrt: 7, Abs: 8, Sin: 9, Cos: 10, Elu: 11,
+  Softplus: 12, Rsqrt: 14, Reciprocal: 15, Sign: 16, Log1p: 18, Expm1: 19,
+};
+
+function unary(op: number): Impl {
+  return ({ inputs, backend }) => {
+    const x = inputs.x;
+    const xv = values(backend, x);
+    if (!xv) return undefined;
+    const o = new Float32Array(xv.length);
+    E().unary(op, xv, o, xv.length);
+    return out(backend, x.shape.slice(), o);
+  };
+}
+
+const BINARY: Record<string, number> = {
+  Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7,
+};
+
+function binaryInto(op: number, a: Info, av: Float32Array, b: Info, bv: Float32Array): { shape: number[]; o: Float32Array } {
+  const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+  const o = new Float32Array(size(shape));
+  if (o.length) E().binary(op, av, bv, o, shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
+  return { shape, o };
+}
+
+function binary(op: number): Impl {
+  return ({ inputs, backend }) => {
+    const { a, b } = inputs;
+    const av = values(backend, a), bv = values(backend, b);
+    if (!av || !bv) return undefined;
+    const { shape, o } = binaryInto(op, a, av, b, bv);
+    return out(backend, shape, o);
+  };
+}
+
+const addN: Impl = ({ inputs, backend }) => {
+  const ts = inputs as unknown as Info[];
+  const vs = ts.map((t) => values(backend, t));
+  if (!ts.length || vs.some((v) => !v) || ts.some((t) => t.shape.join() !== ts[0].shape.join())) return undefined;
+  const o = Float32Array.from(vs[0]!);
+  const shape = ts[0].shape.slice(), strides = broadcastStrides(shape, shape);
+  for (let i = 1; i < vs.length; i++) if (o.length) E().binary(0, o, vs[i]!, o, shape, strides, strides);
+  return out(backend, shape, o);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Reductions over one contiguous block of axes.
+
+function reduction(op: number, axisAttr: string): Impl {
+  return ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const xv = values(backend, x);
+    if (!xv) return undefined;
+    const axes = tf.util.parseAxisParam(attrs![axisAttr] as number | number[], x.shape).sort((p, q) => p - q);
+    for (let i = 1; i < axes.length; i++) if (axes[i] !== axes[i - 1] + 1) return undefined;
+    const r = x.shape.length;
+    const lo = axes.length ? axes[0] : r, hi = axes.length ? axes[axes.length - 1] + 1 : r;
+    const outer = size(x.shape.slice(0, lo)), mid = size(x.shape.slice(lo, hi)), inner = size(x.shape.slice(hi));
+    if (mid === 0 && op !== 0) return undefined; // tfjs's own answer for max/min/mean of nothing
+    const o = new Float32Array(outer * inner);
+    E().reduce(op, xv, o, outer, mid, inner);
+    const keep = attrs!.keepDims as boolean;
+    const shape = x.shape.flatMap((d, i) => (i >= lo && i < hi ? (keep ? [1] : []) : [d]));
+    return out(backend, shape, o);
+  };
+}
+
+const transpose: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.x;
+  const xv = values(backend, x);
+  const perm = attrs!.perm as number[];
+  if (!xv || x.shape.length === 0) return undefined;
+  const o = new Float32Array(xv.length);
+  E().transpose(xv, o, x.shape.slice(), perm.slice());
+  return out(backend, perm.map((p) => x.shape[p]), o);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Matrix products.
+
+interface Product { shape: number[]; o: Float32Array }
+
+function matmul(a: Info, av: Float32Array, b: Info, bv: Float32Array, ta: boolean, tb: boolean): Product | undefined {
+  const ra = a.shape.length, rb = b.shape.length;
+  if (ra < 2 || rb < 2) return undefined;
+  const m = ta ? a.shape[ra - 1] : a.shape[ra - 2], k = ta ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = tb ? b.shape[rb - 1] : b.shape[rb - 2], n = tb ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (k !== kb) {
+    throw new Error(`petscml backend: BatchMatMul: inner dimensions differ: a [${a.shape}]${ta ? ' (transposed)' : ''}, b [${b.shape}]${tb ? ' (transposed)' : ''}, float32`);
+  }
+  const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
+  const na = size(batchA), nb = size(batchB);
+  // Equal batch shapes, or one side a single matrix; other broadcasts go to the cpu backend.
+  const same = batchA.length === batchB.length && batchA.every((d, i) => d === batchB[i]);
+  if (!same && na !== 1 && nb !== 1) return undefined;
+  const batch = tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
+  const o = new Float32Array(size(batch) * m * n);
+  if (o.length) E().matmul(av, bv, o, na === 1 ? 1 : size(batch), nb === 1 ? 1 : size(batch), m, n, k, ta, tb);
+  return { shape: [...batch, m, n], o };
+}
+
+const batchMatMul: Impl = ({ inputs, backend, attrs }) => {
+  const { a, b } = inputs;
+  const av = values(backend, a), bv = values(backend, b);
+  if (!av || !bv) return undefined;
+  const p = matmul(a, av, b, bv, !!attrs!.transposeA, !!attrs!.transposeB);
+  return p && out(backend, p.shape, p.o);
+};
+
+const FUSED_ACTIVATION: Record<string, number | null> = { linear: null, relu: 5, elu: 11, sigmoid: 4 };
+
+const fusedMatMul: Impl = ({ inputs, backend, attrs }) => {
+  const { a, b, bias, preluActivationWeights } = inputs as Record<string, Info | undefined>;
+  const activation = (attrs!.activation as string | undefined) ?? 'linear';
+  if (preluActivationWeights || !(activation in FUSED_ACTIVATION)) return undefined;
+  const av = values(backend, a!), bv = values(backend, b!), biasv = bias ? values(backend, bias) : undefined;
+  if (!av || !bv || (bias && !biasv)) return undefined;
+  const p = matmul(a!, av, b!, bv, !!attrs!.transposeA, !!attrs!.transposeB);
+  if (!p) return undefined;
+  let { shape, o } = p;
+  if (bias) {
+    const outInfo = { shape, dtype: 'float32' } as Info;
+    ({ shape, o } = binaryInto(0, outInfo, o, bias, biasv!));
+  }
+  const act = FUSED_ACTIVATION[activation];
+  if (act !== null && o.length) E().unary(act, o, o, o.length);
+  return out(backend, shape, o);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Registration.
+
+const NATIVE: Record<string, Impl> = {
+  BatchMatMul: batchMatMul,
+  _FusedMatMul: fusedMatMul,
+  AddN: addN,
+  Transpose: transpose,
+  Sum: reduction(0, 'axis'),
+  Max: reduction(1, 'reductionIndices'),
+  Min: reduction(2, 'axis'),
+  Mean: reduction(3, 'axis'),
+  ...Object.fromEntries(Object.entries(UNARY).map(([k, op]) => [k, unary(op)])),
+  ...Object.fromEntries(Object.entries(BINARY).map(([k, op]) => [k, binary(op)])),
+};
+
+/** The kernels the engine implements natively (some cases of them may still fall back). */
+export const NATIVE_KERNELS: readonly string[] = Object.keys(NATIVE).sort();
+
+let registered = false;
+
+/** Registers the backend with tfjs (once). Each kernel of the cpu backend is registered under it. */
+export function registerPetscmlBackend(): void {
+  if (registered) return;
+  registered = true;
+  // Ranks x OpenBLAS threads would exceed the cores: one thread per rank unless the user said.
+  if (process.env.OMPI_COMM_WORLD_SIZE && Number(process.env.OMPI_COMM_WORLD_SIZE) > 1 &&
+      process.env.OPENBLAS_NUM_THREADS === undefined && process.env.OMP_NUM_THREADS === undefined) {
+    E().setThreads(1);
+  }
+  tf.registerBackend(BACKEND_NAME, () => new PetscmlBackend(), 0);
+  for (const k of tf.getKernelsForBackend('cpu')) {
+    const fallback = k.kernelFunc as unknown as (args: Args) => Info | Info[];
+    const name = k.kernelName;
+    const impl = NATIVE[name];
+    const run = impl
+      ? (args: Args): [Info | Info[], keyof KernelCounts] => {
+        const r = impl(args);
+        return r !== undefined ? [r, 'native'] : [fallback(args), 'fallback'];
+      }
+      : (args: Args): [Info | Info[], keyof KernelCounts] => [fallback(args), 'fallback'];
+    const kernelFunc = tracing
+      ? (args: Args) => {
+        const t0 = performance.now();
+        const [r, how] = run(args);
+        count(name, how).ms += performance.now() - t0;
+        return r;
+      }
+      : (args: Args) => {
+        const [r, how] = run(args);
+        count(name, how);
+        return r;
+      };
+    tf.registerKernel({ ...k, backendName: BACKEND_NAME, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+  if (tracing) {
+    process.on('exit', () => {
+      const r = kernelReport();
+      const { nativeShare } = summarizeKernels(r);
+      const lines = Object.entries(r).sort(([, a], [, b]) => b.ms - a.ms)
+        .map(([k, c]) => `  ${k.padEnd(24)} native ${String(c.native).padStart(9)}  fallback ${String(c.fallback).padStart(9)}  ${c.ms.toFixed(1).padStart(9)} ms`);
+      process.stderr.write(`petscml: kernels on the ${BACKEND_NAME} backend (${(100 * nativeShare).toFixed(1)}% of calls native):\n${lines.join('\n')}\n`);
+    });
+  }
+}

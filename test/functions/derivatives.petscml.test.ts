@@ -1,0 +1,2 @@
+import { defineDerivativeSuite } from './derivatives.shared';
+defineDerivativeSuite('petscml');
