@@ -56,11 +56,77 @@ export function summarizeKernels(r: Record<string, KernelCounts> = kernelReport(
   return { nativeShare: all ? nat / all : 1, fallbacks: fallbacks.sort((a, b) => b[1] - a[1]) };
 }
 
+/** Bytes of released outputs kept for reuse (a new ArrayBuffer costs V8 more than the kernel). */
+const POOL_LIMIT = 256 * 2 ** 20;
+const POOL_MIN = 1024; // elements: smaller arrays are cheap to make
+
 class PetscmlBackend extends MathBackendCPU {
+  // Outputs of native kernels, by length, whose tensors were disposed. An array is only reused
+  // when nothing else can see it: arrays handed out by dataSync()/data(), and buffers a fallback
+  // kernel aliased (the cpu backend's Slice returns a subarray), leave `reusable` for good.
+  private readonly pool = new Map<number, Float32Array[]>();
+  private pooledBytes = 0;
+  private readonly reusable = new WeakSet<ArrayBufferLike>();
+  private readonly made = new WeakSet<Float32Array>(); // the array objects alloc() made
+
   constructor() {
     super();
     // The cpu backend's first tensor prints an advert for tfjs-node; this is not the cpu backend.
     (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  /** An output array of n elements, its contents undefined (every native kernel writes all of it). */
+  alloc(n: number): Float32Array {
+    const a = n >= POOL_MIN ? this.pool.get(n)?.pop() : undefined;
+    if (a) {
+      this.pooledBytes -= a.byteLength;
+      return a;
+    }
+    const b = new Float32Array(n);
+    if (n >= POOL_MIN) {
+      this.reusable.add(b.buffer);
+      this.made.add(b);
+    }
+    return b;
+  }
+
+  /** Called on a fallback kernel's outputs: a buffer of ours they alias is never reused. */
+  forgetAliases(outputs: Info | Info[]): void {
+    for (const o of Array.isArray(outputs) ? outputs : [outputs]) {
+      const v = this.data.get(o.dataId)?.values as Float32Array | undefined;
+      if (v?.buffer && this.reusable.has(v.buffer)) this.reusable.delete(v.buffer);
+    }
+  }
+
+  private handOut(dataId: object): void {
+    const v = this.data.get(dataId)?.values as Float32Array | undefined;
+    if (v?.buffer) this.reusable.delete(v.buffer);
+  }
+  override readSync(dataId: object): tf.backend_util.BackendValues {
+    this.handOut(dataId);
+    return super.readSync(dataId);
+  }
+  override read(dataId: object): Promise<tf.backend_util.BackendValues> {
+    this.handOut(dataId);
+    return super.read(dataId);
+  }
+  override bufferSync<R extends tf.Rank, D extends tf.DataType>(t: tf.TensorInfo): tf.TensorBuffer<R, D> {
+    this.handOut(t.dataId);
+    return super.bufferSync<R, D>(t);
+  }
+
+  override disposeData(dataId: object, force = false): boolean {
+    const v = this.data.get(dataId)?.values;
+    const freed = super.disposeData(dataId, force);
+    // Only the very array alloc() made (not another view of its buffer), never seen outside.
+    if (freed && v instanceof Float32Array && this.made.has(v) && this.reusable.has(v.buffer) &&
+        this.pooledBytes + v.byteLength <= POOL_LIMIT) {
+      let list = this.pool.get(v.length);
+      if (!list) this.pool.set(v.length, (list = []));
+      list.push(v);
+      this.pooledBytes += v.byteLength;
+    }
+    return freed;
   }
   override floatPrecision(): 16 | 32 {
     return 32;
@@ -75,6 +141,8 @@ function values(backend: tf.KernelBackend, t: Info): Float32Array | undefined {
   const v = (backend as MathBackendCPU).data.get(t.dataId)?.values;
   return v instanceof Float32Array ? v : undefined;
 }
+
+const alloc = (backend: tf.KernelBackend, n: number): Float32Array => (backend as PetscmlBackend).alloc(n);
 
 const out = (backend: tf.KernelBackend, shape: number[], v: Float32Array): Info =>
   (backend as MathBackendCPU).makeTensorInfo(shape, 'float32', v);
@@ -107,7 +175,7 @@ function unary(op: number): Impl {
     const x = inputs.x;
     const xv = values(backend, x);
     if (!xv) return undefined;
-    const o = new Float32Array(xv.length);
+    const o = alloc(backend, xv.length);
     E().unary(op, xv, o, xv.length);
     return out(backend, x.shape.slice(), o);
   };
@@ -117,9 +185,9 @@ const BINARY: Record<string, number> = {
   Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7,
 };
 
-function binaryInto(op: number, a: Info, av: Float32Array, b: Info, bv: Float32Array): { shape: number[]; o: Float32Array } {
+function binaryInto(backend: tf.KernelBackend, op: number, a: Info, av: Float32Array, b: Info, bv: Float32Array): { shape: number[]; o: Float32Array } {
   const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-  const o = new Float32Array(size(shape));
+  const o = alloc(backend, size(shape));
   if (o.length) E().binary(op, av, bv, o, shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
   return { shape, o };
 }
@@ -129,7 +197,7 @@ function binary(op: number): Impl {
     const { a, b } = inputs;
     const av = values(backend, a), bv = values(backend, b);
     if (!av || !bv) return undefined;
-    const { shape, o } = binaryInto(op, a, av, b, bv);
+    const { shape, o } = binaryInto(backend, op, a, av, b, bv);
     return out(backend, shape, o);
   };
 }
@@ -138,7 +206,8 @@ const addN: Impl = ({ inputs, backend }) => {
   const ts = inputs as unknown as Info[];
   const vs = ts.map((t) => values(backend, t));
   if (!ts.length || vs.some((v) => !v) || ts.some((t) => t.shape.join() !== ts[0].shape.join())) return undefined;
-  const o = Float32Array.from(vs[0]!);
+  const o = alloc(backend, vs[0]!.length);
+  o.set(vs[0]!);
   const shape = ts[0].shape.slice(), strides = broadcastStrides(shape, shape);
   for (let i = 1; i < vs.length; i++) if (o.length) E().binary(0, o, vs[i]!, o, shape, strides, strides);
   return out(backend, shape, o);
@@ -158,7 +227,7 @@ function reduction(op: number, axisAttr: string): Impl {
     const lo = axes.length ? axes[0] : r, hi = axes.length ? axes[axes.length - 1] + 1 : r;
     const outer = size(x.shape.slice(0, lo)), mid = size(x.shape.slice(lo, hi)), inner = size(x.shape.slice(hi));
     if (mid === 0 && op !== 0) return undefined; // tfjs's own answer for max/min/mean of nothing
-    const o = new Float32Array(outer * inner);
+    const o = alloc(backend, outer * inner);
     E().reduce(op, xv, o, outer, mid, inner);
     const keep = attrs!.keepDims as boolean;
     const shape = x.shape.flatMap((d, i) => (i >= lo && i < hi ? (keep ? [1] : []) : [d]));
@@ -171,7 +240,7 @@ const transpose: Impl = ({ inputs, backend, attrs }) => {
   const xv = values(backend, x);
   const perm = attrs!.perm as number[];
   if (!xv || x.shape.length === 0) return undefined;
-  const o = new Float32Array(xv.length);
+  const o = alloc(backend, xv.length);
   E().transpose(xv, o, x.shape.slice(), perm.slice());
   return out(backend, perm.map((p) => x.shape[p]), o);
 };
@@ -181,7 +250,7 @@ const transpose: Impl = ({ inputs, backend, attrs }) => {
 
 interface Product { shape: number[]; o: Float32Array }
 
-function matmul(a: Info, av: Float32Array, b: Info, bv: Float32Array, ta: boolean, tb: boolean): Product | undefined {
+function matmul(backend: tf.KernelBackend, a: Info, av: Float32Array, b: Info, bv: Float32Array, ta: boolean, tb: boolean): Product | undefined {
   const ra = a.shape.length, rb = b.shape.length;
   if (ra < 2 || rb < 2) return undefined;
   const m = ta ? a.shape[ra - 1] : a.shape[ra - 2], k = ta ? a.shape[ra - 2] : a.shape[ra - 1];
@@ -195,7 +264,7 @@ function matmul(a: Info, av: Float32Array, b: Info, bv: Float32Array, ta: boolea
   const same = batchA.length === batchB.length && batchA.every((d, i) => d === batchB[i]);
   if (!same && na !== 1 && nb !== 1) return undefined;
   const batch = tf.backend_util.assertAndGetBroadcastShape(batchA, batchB);
-  const o = new Float32Array(size(batch) * m * n);
+  const o = alloc(backend, size(batch) * m * n);
   if (o.length) E().matmul(av, bv, o, na === 1 ? 1 : size(batch), nb === 1 ? 1 : size(batch), m, n, k, ta, tb);
   return { shape: [...batch, m, n], o };
 }
@@ -204,7 +273,7 @@ const batchMatMul: Impl = ({ inputs, backend, attrs }) => {
   const { a, b } = inputs;
   const av = values(backend, a), bv = values(backend, b);
   if (!av || !bv) return undefined;
-  const p = matmul(a, av, b, bv, !!attrs!.transposeA, !!attrs!.transposeB);
+  const p = matmul(backend, a, av, b, bv, !!attrs!.transposeA, !!attrs!.transposeB);
   return p && out(backend, p.shape, p.o);
 };
 
@@ -216,12 +285,12 @@ const fusedMatMul: Impl = ({ inputs, backend, attrs }) => {
   if (preluActivationWeights || !(activation in FUSED_ACTIVATION)) return undefined;
   const av = values(backend, a!), bv = values(backend, b!), biasv = bias ? values(backend, bias) : undefined;
   if (!av || !bv || (bias && !biasv)) return undefined;
-  const p = matmul(a!, av, b!, bv, !!attrs!.transposeA, !!attrs!.transposeB);
+  const p = matmul(backend, a!, av, b!, bv, !!attrs!.transposeA, !!attrs!.transposeB);
   if (!p) return undefined;
   let { shape, o } = p;
   if (bias) {
     const outInfo = { shape, dtype: 'float32' } as Info;
-    ({ shape, o } = binaryInto(0, outInfo, o, bias, biasv!));
+    ({ shape, o } = binaryInto(backend, 0, outInfo, o, bias, biasv!));
   }
   const act = FUSED_ACTIVATION[activation];
   if (act !== null && o.length) E().unary(act, o, o, o.length);
@@ -263,12 +332,17 @@ export function registerPetscmlBackend(): void {
     const fallback = k.kernelFunc as unknown as (args: Args) => Info | Info[];
     const name = k.kernelName;
     const impl = NATIVE[name];
+    const viaCpu = (args: Args) => {
+      const r = fallback(args);
+      (args.backend as PetscmlBackend).forgetAliases(r);
+      return r;
+    };
     const run = impl
       ? (args: Args): [Info | Info[], keyof KernelCounts] => {
         const r = impl(args);
-        return r !== undefined ? [r, 'native'] : [fallback(args), 'fallback'];
+        return r !== undefined ? [r, 'native'] : [viaCpu(args), 'fallback'];
       }
-      : (args: Args): [Info | Info[], keyof KernelCounts] => [fallback(args), 'fallback'];
+      : (args: Args): [Info | Info[], keyof KernelCounts] => [viaCpu(args), 'fallback'];
     const kernelFunc = tracing
       ? (args: Args) => {
         const t0 = performance.now();

@@ -177,3 +177,30 @@ describe('the fallback is visible', () => {
     expect(kernelReport().Add).toMatchObject({ native: 0, fallback: 1 });
   });
 });
+
+describe('reused output arrays are never visible', () => {
+  it('an array from dataSync() stays as it was after its tensor is disposed and others are computed', async () => {
+    await tf.setBackend('petscml');
+    const x = tf.tensor(data(4096), [64, 64]);
+    const y = tf.tanh(x);
+    const kept = y.dataSync();
+    const copy = kept.slice();
+    y.dispose();
+    for (let i = 0; i < 5; i++) tf.tidy(() => tf.exp(tf.neg(x)).dataSync());
+    expect(kept).toEqual(copy);
+    x.dispose();
+  });
+  it('a slice of a native output (a subarray of its buffer) keeps its values after the output is disposed', async () => {
+    const xv = data(4096);
+    const want = (await run('cpu', [{ v: xv, shape: [64, 64] }], (t) => tf.slice(tf.sigmoid(t), [0, 0], [32, 64]))).values;
+    await tf.setBackend('petscml');
+    const x = tf.tensor(xv, [64, 64]);
+    const y = tf.sigmoid(x);
+    const s = tf.slice(y, [0, 0], [32, 64]); // the cpu backend's Slice: a subarray of y's buffer
+    y.dispose();
+    for (let i = 0; i < 5; i++) tf.tidy(() => tf.tanh(tf.mul(x, 2)));
+    expectClose(s.dataSync() as Float32Array, want, 4, 'slice after its source was disposed');
+    s.dispose();
+    x.dispose();
+  });
+});
