@@ -2,6 +2,7 @@
 /*
  * Benchmark of the function layer on the default backend (PETSCML_BACKEND chooses another):
  *   MODEL=mlp (default): MLP 64-256-256-64 (98,880 parameters), batch 1000, tanh, MSE;
+ *   MODEL=darcy: the main job's MLP, 33-64-64-31, batch 1000, tanh, MSE;
  *   MODEL=fno: one FNO-1D block (CASES.md 1.4): Fourier layer (width 64, 16 modes, s = 128, DFT
  *     matrix form) plus a 1x1 convolution and bias, GELU (tanh form), batch 20, MSE.
  * Median times of f+g, exact Hv and Gauss-Newton v, GFLOP/s of f+g for the MLP (6 x batch x
@@ -17,7 +18,8 @@ const tf = require('@tensorflow/tfjs');
 const { createTfjsFunction, dftBasis, fourierLayer1d, geluTanh } = require(path.join(__dirname, '..', 'dist', 'functions'));
 const MODEL = process.env.MODEL || 'mlp';
 
-const SIZES = [64, 256, 256, 64];
+// MODEL=darcy: the main job's MLP (33-64-64-31, batch 1,000, tanh).
+const SIZES = process.env.MODEL === 'darcy' ? [33, 64, 64, 31] : [64, 256, 256, 64];
 const BATCH = 1000;
 const REPS = Number(process.env.REPS || 20);
 
@@ -51,7 +53,7 @@ async function main() {
       quiet: true,
     });
   }
-  for (let l = 0; MODEL === 'mlp' && l < 3; l++) {
+  for (let l = 0; (MODEL === 'mlp' || MODEL === 'darcy') && l < 3; l++) {
     params[`w${l}`] = tf.tensor(Float32Array.from({ length: SIZES[l] * SIZES[l + 1] }, () => rnd() / Math.sqrt(SIZES[l])), [SIZES[l], SIZES[l + 1]]);
     params[`b${l}`] = tf.zeros([SIZES[l + 1]]);
   }
@@ -65,8 +67,8 @@ async function main() {
       },
     },
     loss: 'mse',
-    data: { x: { values: Float32Array.from({ length: BATCH * 64 }, rnd), shape: [BATCH, 64] },
-      y: { values: Float32Array.from({ length: BATCH * 64 }, rnd), shape: [BATCH, 64] } },
+    data: { x: { values: Float32Array.from({ length: BATCH * SIZES[0] }, rnd), shape: [BATCH, SIZES[0]] },
+      y: { values: Float32Array.from({ length: BATCH * SIZES[3] }, rnd), shape: [BATCH, SIZES[3]] } },
   });
   const x = fn.initialParameters();
   const n = fn.size;
@@ -80,7 +82,7 @@ async function main() {
   const G = fn.hessian('gauss-newton'); G.setPoint(x);
   const gn = time(() => G.apply(v, y));
   const gflops = MODEL === 'mlp' ? 6 * BATCH * n / (fg / 1e3) / 1e9 : undefined;
-  const r = { model: MODEL, backend: fn.backend.name, params: n, batch: MODEL === 'mlp' ? BATCH : 20, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
+  const r = { model: MODEL, backend: fn.backend.name, params: n, batch: MODEL === 'fno' ? 20 : BATCH, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
   let torch = null;
   if (MODEL !== 'mlp' || process.env.NO_TORCH) torch = { skipped: 'not measured for this model' };
   else try {
