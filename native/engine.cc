@@ -135,7 +135,9 @@ Napi::Value MatMul(const Napi::CallbackInfo &info) {
 enum Unary { kNeg, kExp, kLog, kTanh, kSigmoid, kRelu, kSquare, kSqrt, kAbs, kSin, kCos, kElu, kSoftplus, kErf, kRsqrt,
              kReciprocal, kSign, kStep, kLog1p, kExpm1, kUnaryCount };
 
-template <class T> inline T Apply(int op, T x) {
+#define PML_INLINE inline __attribute__((always_inline))
+
+template <class T> PML_INLINE T Apply(int op, T x) {
   switch (op) {
   case kNeg: return -x;
   case kExp: return std::exp(x);
@@ -170,7 +172,7 @@ template <class T> inline T Apply(int op, T x) {
 // tanh for float32 as a rational function (odd degree 13 over even degree 6, the form Eigen uses),
 // a few ulp from the correctly rounded value on the whole line: glibc's tanhf is a scalar call of
 // ~25 ns, this is a loop the compiler vectorizes. Inputs beyond +-7.99 round to +-1 in float32.
-inline float TanhF(float x) {
+PML_INLINE float TanhF(float x) {
   const float c = 7.99881172180175781f;
   float xc = x > c ? c : (x < -c ? -c : x);
   float x2 = xc * xc;
@@ -188,10 +190,47 @@ inline float TanhF(float x) {
   return x != x ? x : r; // NaN stays NaN
 }
 
-template <class T> void UnaryLoop(int op, const T *x, T *y, size_t n) {
+// exp for float32, vectorizable (glibc's expf is a scalar call): n = round(x / ln 2), r = x - n ln 2
+// in two parts (Cody-Waite), a degree-6 polynomial for exp(r) (Cephes' coefficients), and 2^n
+// applied in two halves so that subnormal results come out right. Within 2 ulp of the correctly
+// rounded value; overflow gives +Inf, underflow 0, NaN stays NaN.
+PML_INLINE float ExpF(float x) {
+  float xc = x > 88.8f ? 88.8f : (x < -104.0f ? -104.0f : x);
+  float t = xc * 1.44269504088896341f;
+  float n = (t + 12582912.0f) - 12582912.0f; // round to nearest: 1.5 * 2^23 pushes the fraction out
+  int ni = static_cast<int>(n);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float e = p * r * r + r + 1.0f;
+  int n1 = ni / 2, n2 = ni - n1; // each within float's exponent range
+  float s1, s2;
+  int b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
+  std::memcpy(&s1, &b1, 4);
+  std::memcpy(&s2, &b2, 4);
+  float v = e * s1 * s2;
+  v = x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : v;
+  v = x < -103.972084045410f ? 0.0f : v;
+  return x != x ? x : v;
+}
+
+template <class T> PML_INLINE void UnaryLoop(int op, const T *x, T *y, size_t n) {
   if constexpr (std::is_same_v<T, float>) {
     if (op == kTanh) {
       for (size_t i = 0; i < n; i++) y[i] = TanhF(x[i]);
+      return;
+    }
+    if (op == kExp) {
+      for (size_t i = 0; i < n; i++) y[i] = ExpF(x[i]);
+      return;
+    }
+    if (op == kSigmoid) {
+      for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + ExpF(-x[i]));
       return;
     }
   }
@@ -202,6 +241,16 @@ template <class T> void UnaryLoop(int op, const T *x, T *y, size_t n) {
   }
 }
 
+// The loops are compiled twice: for the x86-64 baseline (SSE2) and for Haswell's AVX2 and FMA;
+// the loader picks the clone the CPU runs (an ifunc), so one build serves every machine.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define PML_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define PML_CLONES
+#endif
+PML_CLONES void UnaryF32(int op, const float *x, float *y, size_t n) { UnaryLoop<float>(op, x, y, n); }
+PML_CLONES void UnaryF64(int op, const double *x, double *y, size_t n) { UnaryLoop<double>(op, x, y, n); }
+
 // unary(op, x, out, n)
 Napi::Value UnaryOp(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -211,14 +260,14 @@ Napi::Value UnaryOp(const Napi::CallbackInfo &info) {
   if (op < 0 || op >= kUnaryCount) PML_THROW(env, "petscml engine: unknown unary op " + std::to_string(op), env.Undefined());
   if (!Take(env, info[1], "unary", "x", n, &x) || !Take(env, info[2], "unary", "out", n, &y) || !SameKind(env, "unary", {&x, &y}))
     return env.Undefined();
-  if (x.f64) UnaryLoop<double>(op, static_cast<double *>(x.data), static_cast<double *>(y.data), n);
-  else UnaryLoop<float>(op, static_cast<float *>(x.data), static_cast<float *>(y.data), n);
+  if (x.f64) UnaryF64(op, static_cast<double *>(x.data), static_cast<double *>(y.data), n);
+  else UnaryF32(op, static_cast<float *>(x.data), static_cast<float *>(y.data), n);
   return env.Undefined();
 }
 
 enum Binary { kAdd, kSub, kMul, kDiv, kMax, kMin, kPow, kSquaredDiff, kBinaryCount };
 
-template <class T> inline T Apply2(int op, T a, T b) {
+template <class T> PML_INLINE T Apply2(int op, T a, T b) {
   switch (op) {
   case kAdd: return a + b;
   case kSub: return a - b;
@@ -237,7 +286,7 @@ template <class T> inline T Apply2(int op, T a, T b) {
 // 0 on broadcast axes. The innermost axis gets the three fast cases: both contiguous, a scalar
 // operand, or a row broadcast.
 template <class T>
-void BinaryLoop(int op, const T *a, const T *b, T *out, const std::vector<size_t> &shape, const std::vector<size_t> &sa,
+PML_INLINE void BinaryLoop(int op, const T *a, const T *b, T *out, const std::vector<size_t> &shape, const std::vector<size_t> &sa,
                 const std::vector<size_t> &sb) {
   size_t rank = shape.size();
   size_t inner = rank ? shape[rank - 1] : 1;
@@ -276,6 +325,15 @@ void BinaryLoop(int op, const T *a, const T *b, T *out, const std::vector<size_t
   }
 }
 
+PML_CLONES void BinaryF32(int op, const float *a, const float *b, float *o, const std::vector<size_t> &shape,
+                          const std::vector<size_t> &sa, const std::vector<size_t> &sb) {
+  BinaryLoop<float>(op, a, b, o, shape, sa, sb);
+}
+PML_CLONES void BinaryF64(int op, const double *a, const double *b, double *o, const std::vector<size_t> &shape,
+                          const std::vector<size_t> &sa, const std::vector<size_t> &sb) {
+  BinaryLoop<double>(op, a, b, o, shape, sa, sb);
+}
+
 // binary(op, a, b, out, outShape, aStrides, bStrides): strides in elements, 0 where broadcast;
 // the innermost stride of an operand is 1 (contiguous) or 0 (broadcast).
 Napi::Value BinaryOp(const Napi::CallbackInfo &info) {
@@ -305,8 +363,8 @@ Napi::Value BinaryOp(const Napi::CallbackInfo &info) {
   if (!Take(env, info[1], "binary", "a", needA, &a) || !Take(env, info[2], "binary", "b", needB, &b) ||
       !Take(env, info[3], "binary", "out", total, &o) || !SameKind(env, "binary", {&a, &b, &o}))
     return env.Undefined();
-  if (o.f64) BinaryLoop<double>(op, static_cast<double *>(a.data), static_cast<double *>(b.data), static_cast<double *>(o.data), shape, sa, sb);
-  else BinaryLoop<float>(op, static_cast<float *>(a.data), static_cast<float *>(b.data), static_cast<float *>(o.data), shape, sa, sb);
+  if (o.f64) BinaryF64(op, static_cast<double *>(a.data), static_cast<double *>(b.data), static_cast<double *>(o.data), shape, sa, sb);
+  else BinaryF32(op, static_cast<float *>(a.data), static_cast<float *>(b.data), static_cast<float *>(o.data), shape, sa, sb);
   return env.Undefined();
 }
 

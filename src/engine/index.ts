@@ -185,10 +185,36 @@ const BINARY: Record<string, number> = {
   Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7,
 };
 
+/**
+ * Merges adjacent axes along which both operands step alike (both contiguous, or both broadcast),
+ * so that equal shapes become one flat loop and a bias add two: the native loop's cost is per
+ * innermost run, and [1000, 64] as 1000 runs of 64 took 6x the time of one run of 64,000.
+ */
+function coalesce(shape: number[], sa: number[], sb: number[]): [number[], number[], number[]] {
+  const cs: number[] = [], ca: number[] = [], cb: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue; // a size-1 axis steps nowhere
+    const k = cs.length - 1;
+    if (k >= 0 && ca[k] === sa[d] * shape[d] && cb[k] === sb[d] * shape[d]) {
+      cs[k] *= shape[d];
+      ca[k] = sa[d];
+      cb[k] = sb[d];
+    } else {
+      cs.push(shape[d]);
+      ca.push(sa[d]);
+      cb.push(sb[d]);
+    }
+  }
+  return cs.length ? [cs, ca, cb] : [[1], [1], [1]];
+}
+
 function binaryInto(backend: tf.KernelBackend, op: number, a: Info, av: Float32Array, b: Info, bv: Float32Array): { shape: number[]; o: Float32Array } {
   const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
   const o = alloc(backend, size(shape));
-  if (o.length) E().binary(op, av, bv, o, shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
+  if (o.length) {
+    const [cs, ca, cb] = coalesce(shape, broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape));
+    E().binary(op, av, bv, o, cs, ca, cb);
+  }
   return { shape, o };
 }
 

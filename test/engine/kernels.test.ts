@@ -8,7 +8,7 @@ import { initBackend, kernelReport, NATIVE_KERNELS } from '../../src';
 
 let seed = 7;
 const rnd = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 32; };
-const SPECIALS = [NaN, Infinity, -Infinity, 0, -0, 1e-30, -1e-30, 80, -80, 1e30];
+const SPECIALS = [NaN, Infinity, -Infinity, 0, -0, 1e-30, -1e-30, 80, -80, 1e30, 88.8, -100, -87.5, 88.7];
 function data(n: number, opts: { specials?: boolean; positive?: boolean } = {}): Float32Array {
   const a = Float32Array.from({ length: n }, () => (opts.positive ? rnd() * 4 + 1e-3 : rnd() * 8 - 4));
   if (opts.specials) for (let i = 0; i < Math.min(n, SPECIALS.length); i++) a[(i * 7) % n] = opts.positive ? Math.abs(SPECIALS[i]) : SPECIALS[i];
