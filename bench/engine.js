@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /*
  * The petscml backend against the others, in one run: bench/functions.js for each model (the
- * reference MLP, an FNO-1D block) on each backend (petscml, wasm; PyTorch float32 for the MLP when
+ * reference MLP, the main job's MLP, an FNO-1D block) on each backend (petscml, wasm; PyTorch float32 for the MLP when
  * /usr/bin/python3 has torch), ROUNDS rounds interleaved, each in a fresh process; prints the
  * medians over rounds and the ratios to petscml. Run alone on the machine (it is timing).
  *
@@ -15,7 +15,7 @@ const { execFileSync } = require('node:child_process');
 const ROUNDS = Number(process.env.ROUNDS || 3);
 const REPS = process.env.REPS || '10';
 const BACKENDS = (process.env.BACKENDS || 'petscml,wasm').split(',');
-const MODELS = (process.env.MODELS || 'mlp,fno').split(',');
+const MODELS = (process.env.MODELS || 'mlp,darcy,fno').split(',');
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 
 const runs = {};
