@@ -90,9 +90,15 @@ class PetscmlBackend extends MathBackendCPU {
     return b;
   }
 
-  /** Called on a fallback kernel's outputs: a buffer of ours they alias is never reused. */
-  forgetAliases(outputs: Info | Info[]): void {
+  /**
+   * Called on a fallback kernel's outputs: a buffer of ours that a new tensor aliases is never
+   * reused. An output that is an input's own data (Reshape, Identity: the same data id, counted by
+   * tfjs's reference count) is no alias; treating it as one kept most arrays out of the pool.
+   */
+  forgetAliases(outputs: Info | Info[], inputs: Record<string, Info>): void {
+    const own = new Set<object>(Object.values(inputs ?? {}).map((t) => t?.dataId).filter(Boolean));
     for (const o of Array.isArray(outputs) ? outputs : [outputs]) {
+      if (own.has(o.dataId)) continue;
       const v = this.data.get(o.dataId)?.values as Float32Array | undefined;
       if (v?.buffer && this.reusable.has(v.buffer)) this.reusable.delete(v.buffer);
     }
@@ -271,6 +277,24 @@ const transpose: Impl = ({ inputs, backend, attrs }) => {
   return out(backend, perm.map((p) => x.shape[p]), o);
 };
 
+// Constant tensors (gradient seeds and accumulators): the cpu backend fills new arrays in JS loops.
+function constantLike(value: number): Impl {
+  return ({ inputs, backend }) => {
+    const x = inputs.x;
+    if (x.dtype !== 'float32') return undefined;
+    const o = alloc(backend, size(x.shape));
+    o.fill(value);
+    return out(backend, x.shape.slice(), o);
+  };
+}
+const fill: Impl = ({ backend, attrs }) => {
+  const { shape, value, dtype } = attrs as { shape: number[]; value: number; dtype: string };
+  if (dtype !== 'float32' || typeof value !== 'number') return undefined;
+  const o = alloc(backend, size(shape));
+  o.fill(value);
+  return out(backend, shape.slice(), o);
+};
+
 // ---------------------------------------------------------------------------------------------
 // Matrix products.
 
@@ -331,6 +355,9 @@ const NATIVE: Record<string, Impl> = {
   _FusedMatMul: fusedMatMul,
   AddN: addN,
   Transpose: transpose,
+  ZerosLike: constantLike(0),
+  OnesLike: constantLike(1),
+  Fill: fill,
   Sum: reduction(0, 'axis'),
   Max: reduction(1, 'reductionIndices'),
   Min: reduction(2, 'axis'),
@@ -360,7 +387,7 @@ export function registerPetscmlBackend(): void {
     const impl = NATIVE[name];
     const viaCpu = (args: Args) => {
       const r = fallback(args);
-      (args.backend as PetscmlBackend).forgetAliases(r);
+      (args.backend as PetscmlBackend).forgetAliases(r, args.inputs);
       return r;
     };
     const run = impl

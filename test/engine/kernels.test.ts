@@ -162,6 +162,18 @@ describe('matrix products', () => {
   });
 });
 
+describe('constants', () => {
+  it('ZerosLike, OnesLike and Fill, small and pooled sizes', async () => {
+    for (const shape of [[3], [40, 64], [0, 2]]) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const z = await compare('ZerosLike', [{ v: data(n), shape }], (x) => tf.zerosLike(x), 0);
+      const o = await compare('OnesLike', [{ v: data(n), shape }], (x) => tf.onesLike(x), 0);
+      const f = await compare('Fill', [{ v: data(n), shape }], () => tf.fill(shape, -2.5), 0);
+      if (n) expect([z.ZerosLike?.native, o.OnesLike?.native, f.Fill?.native]).toEqual([1, 1, 1]);
+    }
+  });
+});
+
 describe('the fallback is visible', () => {
   it('kernels without a native implementation run the cpu backend\'s and are counted as fallbacks', async () => {
     const r = await compare('Cumsum', [{ v: data(10), shape: [10] }], (x) => tf.cumsum(x), 0);
