@@ -166,6 +166,17 @@ const replacements: tf.GradConfig[] = [
     },
   },
   {
+    // tfjs's own: reshape(dy) * ones(x.shape), where ones() fills a new array in a JS loop (5% of a
+    // Gauss-Newton product on the petscml backend); onesLike is a kernel, native there.
+    kernelName: 'Sum', inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const shape = x.shape.slice();
+      for (const a of tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, x.shape)) shape[a] = 1;
+      return { x: () => tf.mul(tf.reshape(dy as tf.Tensor, shape), tf.onesLike(x)) };
+    },
+  },
+  {
     kernelName: 'Exp', inputsToSave: ['x'],
     gradFunc: (dy, saved) => ({ x: () => tf.mul(dy as tf.Tensor, tf.exp(saved[0])) }),
   },
