@@ -9,6 +9,7 @@
 #include <cmath>
 #include <dlfcn.h>
 #include <limits>
+#include <new>
 #include <type_traits>
 #include <cstring>
 #include <string>
@@ -403,8 +404,14 @@ Napi::Value ReduceOp(const Napi::CallbackInfo &info) {
   if (!Take(env, info[1], "reduce", "x", outer * mid * inner, &x) || !Take(env, info[2], "reduce", "out", outer * inner, &o) ||
       !SameKind(env, "reduce", {&x, &o}))
     return env.Undefined();
-  if (o.f64) ReduceLoop<double>(op, static_cast<double *>(x.data), static_cast<double *>(o.data), outer, mid, inner);
-  else ReduceLoop<float>(op, static_cast<float *>(x.data), static_cast<float *>(o.data), outer, mid, inner);
+  // The accumulators are the one allocation proportional to the data here: failing it is an
+  // error for the caller, not an abort.
+  try {
+    if (o.f64) ReduceLoop<double>(op, static_cast<double *>(x.data), static_cast<double *>(o.data), outer, mid, inner);
+    else ReduceLoop<float>(op, static_cast<float *>(x.data), static_cast<float *>(o.data), outer, mid, inner);
+  } catch (const std::bad_alloc &) {
+    PML_THROW(env, "petscml engine: reduce: out of memory for " + std::to_string(inner) + " accumulators", env.Undefined());
+  }
   return env.Undefined();
 }
 
