@@ -101,6 +101,14 @@ struct ThreadsFor {
   }
 };
 
+// A JS array of sizes, strides or axes.
+std::vector<size_t> Sizes(const Napi::Value &v) {
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<size_t> r(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) r[i] = static_cast<size_t>(arr.Get(i).As<Napi::Number>().Int64Value());
+  return r;
+}
+
 // matmul(a, b, out, batchA, batchB, m, n, k, transA, transB): out[i] = op(a[i or 0]) op(b[i or 0]),
 // batch max(batchA, batchB); a batch of 1 is broadcast.
 Napi::Value MatMul(const Napi::CallbackInfo &info) {
@@ -341,13 +349,7 @@ Napi::Value BinaryOp(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int op = info[0].As<Napi::Number>().Int32Value();
   if (op < 0 || op >= kBinaryCount) PML_THROW(env, "petscml engine: unknown binary op " + std::to_string(op), env.Undefined());
-  auto vec = [](const Napi::Value &v) {
-    Napi::Array arr = v.As<Napi::Array>();
-    std::vector<size_t> r(arr.Length());
-    for (uint32_t i = 0; i < arr.Length(); i++) r[i] = static_cast<size_t>(arr.Get(i).As<Napi::Number>().Int64Value());
-    return r;
-  };
-  std::vector<size_t> shape = vec(info[4]), sa = vec(info[5]), sb = vec(info[6]);
+  std::vector<size_t> shape = Sizes(info[4]), sa = Sizes(info[5]), sb = Sizes(info[6]);
   if (sa.size() != shape.size() || sb.size() != shape.size()) PML_THROW(env, "petscml engine: binary: stride ranks differ", env.Undefined());
   size_t total = 1, needA = 1, needB = 1;
   for (size_t d = 0; d < shape.size(); d++) {
@@ -450,13 +452,7 @@ template <class T> void TransposeLoop(const T *x, T *out, const std::vector<size
 
 Napi::Value TransposeOp(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto vec = [](const Napi::Value &v) {
-    Napi::Array arr = v.As<Napi::Array>();
-    std::vector<size_t> r(arr.Length());
-    for (uint32_t i = 0; i < arr.Length(); i++) r[i] = static_cast<size_t>(arr.Get(i).As<Napi::Number>().Int64Value());
-    return r;
-  };
-  std::vector<size_t> shape = vec(info[2]), perm = vec(info[3]);
+  std::vector<size_t> shape = Sizes(info[2]), perm = Sizes(info[3]);
   if (perm.size() != shape.size() || shape.empty()) PML_THROW(env, "petscml engine: transpose: perm and shape ranks differ", env.Undefined());
   std::vector<bool> seen(perm.size(), false);
   for (size_t p : perm) {

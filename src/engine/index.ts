@@ -96,9 +96,9 @@ class PetscmlBackend extends MathBackendCPU {
    * tfjs's reference count) is no alias; treating it as one kept most arrays out of the pool.
    */
   forgetAliases(outputs: Info | Info[], inputs: Record<string, Info>): void {
-    const own = new Set<object>(Object.values(inputs ?? {}).map((t) => t?.dataId).filter(Boolean));
+    const ins = Object.values(inputs ?? {});
     for (const o of Array.isArray(outputs) ? outputs : [outputs]) {
-      if (own.has(o.dataId)) continue;
+      if (ins.some((t) => t?.dataId === o.dataId)) continue;
       const v = this.data.get(o.dataId)?.values as Float32Array | undefined;
       if (v?.buffer && this.reusable.has(v.buffer)) this.reusable.delete(v.buffer);
     }
@@ -327,7 +327,7 @@ const batchMatMul: Impl = ({ inputs, backend, attrs }) => {
   return p && out(backend, p.shape, p.o);
 };
 
-const FUSED_ACTIVATION: Record<string, number | null> = { linear: null, relu: 5, elu: 11, sigmoid: 4 };
+const FUSED_ACTIVATION: Record<string, number | null> = { linear: null, relu: UNARY.Relu, elu: UNARY.Elu, sigmoid: UNARY.Sigmoid };
 
 const fusedMatMul: Impl = ({ inputs, backend, attrs }) => {
   const { a, b, bias, preluActivationWeights } = inputs as Record<string, Info | undefined>;
