@@ -43,6 +43,7 @@ void PromoteLibMPI() {
 // A communicator of its own for the exit barrier, so it can never match a collective that
 // another rank is still in.
 MPI_Comm g_exitComm = MPI_COMM_NULL;
+MPI_Comm g_worldInner = MPI_COMM_NULL;
 
 // Seconds a rank waits at exit for the others (PETSCML_EXIT_TIMEOUT; 0, negative or 'inf':
 // forever, as MPI_Finalize would). Long enough for a rank that writes results after the
@@ -86,7 +87,9 @@ void DoFinalize(napi_env env) {
   if (!Initialized() || Finalized()) return;
   AwaitOtherRanks();
   if (env) ForgetViews(Napi::Env(env));
-  BuryDead();
+  // Every rank is here (AwaitOtherRanks): the collective clean-up cannot wait for a missing one.
+  CollectGarbage(PETSC_COMM_WORLD);
+  if (g_worldInner != MPI_COMM_NULL) PetscCommDestroy(&g_worldInner);
   PetscFinalize();
 }
 
@@ -118,6 +121,10 @@ Napi::Value Initialize(const Napi::CallbackInfo &info) {
     if (ierr) PML_THROW(env, "registering the first-order TAO types failed with error code " + std::to_string(ierr), env.Undefined());
     InstallErrorHandler();
     MPI_Comm_dup(PETSC_COMM_WORLD, &g_exitComm);
+    // Held until finalize: PETSc frees its inner communicator with the last object on it, and the
+    // next object then duplicates it again, collectively. Ranks whose objects die at different
+    // times (a borrowed wrapper collected on one rank) would otherwise duplicate on one rank only.
+    PetscCommDuplicate(PETSC_COMM_WORLD, &g_worldInner, nullptr);
     napi_add_env_cleanup_hook(env, [](void *arg) {
       DoFinalize(static_cast<napi_env>(arg));
       MarkEnvDead();
@@ -160,6 +167,16 @@ Napi::Value Abort(const Napi::CallbackInfo &info) {
   int code = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
   if (Initialized() && !Finalized()) MPI_Abort(PETSC_COMM_WORLD, code);
   return info.Env().Undefined();
+}
+
+// collectGarbage(): collective on PETSC_COMM_WORLD; frees the distributed objects every rank has
+// dropped. Refused inside a callback, where PETSc may still use them.
+Napi::Value CollectGarbageJS(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!PetscIsLive()) PML_THROW(env, "petscml: collectGarbage(): PETSc is not initialized, or has been finalized", env.Undefined());
+  if (CallbackDepth() > 0) PML_THROW(env, "petscml: collectGarbage() cannot be called inside a callback (PETSc may still use what it would free)", env.Undefined());
+  CollectGarbage(PETSC_COMM_WORLD);
+  return env.Undefined();
 }
 
 Napi::Value State(const Napi::CallbackInfo &info) {
@@ -252,7 +269,23 @@ void BuryDead() {
   if (g_dead.empty() || CallbackDepth() > 0 || !PetscIsLive()) return;
   std::vector<PetscObject> dead;
   dead.swap(g_dead); // a destroy may collect more
-  for (PetscObject o : dead) PetscObjectDestroy(&o);
+  for (PetscObject o : dead) {
+    // Each rank's GC runs when it likes: a distributed object destroyed at once on one rank and
+    // later on another left the ranks out of step (a freed inner communicator made the next
+    // object's creation an MPI_Comm_dup on one rank only: the job hung). PETSc's delayed destroy
+    // stashes it by creation index; CollectGarbage destroys what every rank has stashed.
+    int size = 1;
+    MPI_Comm_size(PetscObjectComm(o), &size);
+    if (size > 1) PetscObjectDelayedDestroy(&o);
+    else PetscObjectDestroy(&o);
+  }
+}
+
+void CollectGarbage(MPI_Comm comm) {
+  BuryDead();
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  if (size > 1 && CallbackDepth() == 0 && PetscIsLive()) PetscGarbageCleanup(comm);
 }
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
@@ -262,6 +295,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("abort", Napi::Function::New(env, Abort));
   exports.Set("state", Napi::Function::New(env, State));
   exports.Set("nativeMemory", Napi::Function::New(env, NativeMemory));
+  exports.Set("collectGarbage", Napi::Function::New(env, CollectGarbageJS));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClassJS));
   exports.Set("replication", Napi::Function::New(env, Replication));

@@ -26,6 +26,10 @@
 #error "petscml needs a PETSc configured with real double-precision scalars."
 #endif
 
+// Exported by PETSc since 3.18, declared in a private header its packages do not ship.
+PETSC_EXTERN PetscErrorCode PetscObjectDelayedDestroy(PetscObject *);
+PETSC_EXTERN PetscErrorCode PetscGarbageCleanup(MPI_Comm);
+
 namespace pml {
 
 // A callback's JS exception, kept while PETSc unwinds its C frames (see errors.cc).

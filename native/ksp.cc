@@ -146,6 +146,7 @@ private:
     if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "KSP.solve",
                {{"the right-hand side size", (double)nb}, {"the solution size", (double)nx}}, err))
       return env.Undefined();
+    CollectGarbage(PetscObjectComm(reinterpret_cast<PetscObject>(h_)));
     CallbackScope scope(env);
     InterruptScope interrupts;
     const char *by = "KSP.solve()";

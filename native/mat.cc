@@ -78,6 +78,7 @@ public:
     if (!Agree(env, comm, "ShellMat", {{"the number of rows", (double)sz[3]}, {"the number of columns", (double)sz[4]}}, err, typeErr)) return;
     if (sz[1] >= 0 && !CheckLocalSum(env, comm, "ShellMat", "local row counts", sz[1])) return;
     if (sz[2] >= 0 && !CheckLocalSum(env, comm, "ShellMat", "local column counts", sz[2])) return;
+    CollectGarbage(comm);
     auto d = [](PetscInt v) { return v < 0 ? PETSC_DECIDE : v; };
     PML_CHECK(env, MatCreateShell(comm, d(sz[1]), d(sz[2]), d(sz[3]), d(sz[4]), nullptr, &h_), );
     Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);

@@ -502,6 +502,7 @@ private:
     TaoGetHessian(h_, &H, &P, nullptr, nullptr);
     if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Tao.solve", {{"the solution size", (double)N}}, LayoutError(X, H)))
       return env.Undefined();
+    CollectGarbage(PetscObjectComm(reinterpret_cast<PetscObject>(h_)));
     c->nObjective = c->nGradient = c->nObjectiveAndGradient = c->nHessian = c->nUpdate = 0;
     if (H) {
       Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(H), false);

@@ -52,6 +52,7 @@ public:
     if (err.empty() && given[1]) err = IntError(info[2], "Vec.create: global size", 0, PETSC_MAX_INT, &N), typeErr = !info[2].IsNumber();
     if (!Agree(env, comm, "Vec.create", {{"the vector size", given[1] ? (double)N : -1.0}}, err, typeErr)) return;
     if (given[0] && !CheckLocalSum(env, comm, "Vec.create", "local sizes", n)) return;
+    CollectGarbage(comm);
     PML_CHECK(env, VecCreate(comm, &h_), );
     PML_CHECK(env, VecSetSizes(h_, n < 0 ? PETSC_DECIDE : n, N < 0 ? PETSC_DECIDE : N), );
     PML_CHECK(env, VecSetFromOptions(h_), );

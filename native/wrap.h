@@ -12,6 +12,10 @@ bool PetscIsLive(); // initialized and not yet finalized
 // entry point outside any callback (a new object, a solve, finalize).
 void Bury(PetscObject o);
 void BuryDead();
+// BuryDead, then (collective on comm, outside callbacks) destroys the distributed objects that
+// every rank of comm has buried. Called where the ranks are in step anyway: creating a
+// distributed Vec or ShellMat, solving, allreduce, finalize, collectGarbage().
+void CollectGarbage(MPI_Comm comm);
 
 // A callback set on a wrapped object is held by the wrapper's JS object (a hidden property) and
 // by the PETSc object only weakly. Callbacks usually reach their own wrapper (a monitor reading

@@ -154,6 +154,8 @@ export interface NativeAddon {
   state(): { initialized: boolean; finalized: boolean };
   /** Bytes in use on the C heap (glibc), for leak checks: RSS keeps freed pages. */
   nativeMemory(): { heapInUse?: number };
+  /** Collective on PETSC_COMM_WORLD: destroys the distributed objects that every rank has dropped. */
+  collectGarbage(): void;
   version(): { major: number; minor: number; subminor: number; text: string; scalarBytes: number; indexBytes: number };
   setErrorClass(ctor: new (message: string) => Error, interrupted?: new (message: string) => Error): void;
   /** Collectives issued by replicated callbacks (counts and vector lengths, in doubles). */

@@ -1,4 +1,4 @@
-export { initialize, finalize, isInitialized, isFinalized, comm, version, rank, isRoot, rootLog, allreduce, replicationStats } from './init';
+export { initialize, finalize, collectGarbage, isInitialized, isFinalized, comm, version, rank, isRoot, rootLog, allreduce, replicationStats } from './init';
 export type { InitOptions, World } from './init';
 export { InterruptedError, PetscError, PetscErrorCode } from './errors';
 export { Vec } from './vec';

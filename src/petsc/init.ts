@@ -61,6 +61,17 @@ export function finalize(): void {
   native().finalize();
 }
 
+/**
+ * Frees the distributed PETSc objects dropped without destroy() that every rank has collected.
+ * Collective: call it on every rank. Each rank's garbage collector runs when it likes, so a
+ * dropped 'world' object is only stashed, and destroyed once all ranks have stashed it; that also
+ * happens on its own when a distributed Vec or ShellMat is created, at every solve and at finalize.
+ * Objects on one process ('self') are freed at the next native call without this.
+ */
+export function collectGarbage(): void {
+  petsc().collectGarbage();
+}
+
 export function isInitialized(): boolean {
   return native().state().initialized;
 }

@@ -27,6 +27,12 @@ export interface Attached {
   hessianKind?: HessianKind;
   /** Frees what attach created (not the Tao). */
   destroy(): void;
+  /**
+   * Frees only what PETSc does not own (the products' tensors) and leaves the shell matrix to the
+   * garbage collector: for a solver dropped without destroy(). Its ranks collect at different
+   * times, and a distributed matrix must not be destroyed on one rank alone.
+   */
+  release(): void;
 }
 
 export function attachFunction(tao: Tao, fn: ObjectiveFunction, opts: AttachOptions = {}): Attached {
@@ -47,7 +53,7 @@ export function attachFunction(tao: Tao, fn: ObjectiveFunction, opts: AttachOpti
   if (kind !== 'none' && kind !== 'exact' && kind !== 'gauss-newton') {
     throw argError('attachFunction: hessian', "'exact', 'gauss-newton' or 'none'", kind);
   }
-  if (kind === 'none') return { destroy() {} };
+  if (kind === 'none') return { destroy() {}, release() {} };
   if (!fn.hessian) throw new Error(`petscml: attachFunction: this function offers no Hessian products (asked for '${kind}')`);
   const op = fn.hessian(kind);
   const mult = (v: Float64Array, y: Float64Array) => op.apply(v, y);
@@ -67,5 +73,6 @@ export function attachFunction(tao: Tao, fn: ObjectiveFunction, opts: AttachOpti
         op.dispose?.();
       }
     },
+    release: () => op.dispose?.(),
   };
 }

@@ -260,7 +260,7 @@ const warnedPrefixes = new Set<string>();
 let nextSolverId = 0;
 const forgetLive = (key: { prefix: string; id: number; owned?: { attached?: Attached } }) => {
   try {
-    key.owned?.attached?.destroy();
+    key.owned?.attached?.release();
   } catch {
     // Collected after finalize(), or already gone: nothing left to free.
   }
