@@ -4,6 +4,7 @@ export * from './functions';
 export * from './solvers';
 export * from './data';
 export * from './problems';
+export * from './models';
 export * from './monitor';
 export * from './plot';
 export { kernelReport, summarizeKernels, NATIVE_KERNELS, BACKEND_NAME } from './engine';

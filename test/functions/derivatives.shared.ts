@@ -15,6 +15,7 @@ import {
   createTfjsFunction, TfjsFunction, geluTanh, geluErf, rational, dftBasis, fourierLayer1d,
   meanSquaredRelativeError, stockGradientConfig, installedGradientConfig, type BackendName,
 } from '../../src/functions';
+import { fno1d } from '../../src/models';
 import { Tape, Node, M, acts, matmul, matmulConst, softmaxRows, mse, msre, reference } from './reference';
 
 export const TOL = 1e-5;
@@ -184,6 +185,68 @@ async function fourierCase(seed: number): Promise<Case> {
   return { fn, w, v, build, loss: (t, z) => mse(t, z, Y) };
 }
 
+/**
+ * The whole FNO-1D builder at toy size (s = 8, width 2, 2 modes, 2 Fourier layers, projection 3,
+ * erf GELU, loss eq. 6), against a float64 twin written from CASES.md 2.4 and 1.4: the coordinate
+ * channel, fc0, spectral + 1x1 convolution per layer with GELU after all but the last, fc1 + GELU,
+ * fc2. A wrong wiring in the builder (an activation too many, a transposed weight) fails f already.
+ */
+async function fnoCase(seed: number): Promise<Case> {
+  const B = 2; const s = 8; const W = 2; const modes = 2; const L = 2; const P = 3;
+  const r = rng(seed);
+  const xs = randArray(B * s, r);
+  const ys = randArray(B * s, r);
+  const model = fno1d({ resolution: s, width: W, modes, layers: L, projection: P, seed });
+  const fn = await createTfjsFunction({ quiet: true, model, loss: meanSquaredRelativeError,
+    data: { x: { values: xs, shape: [B, s] }, y: { values: ys, shape: [B, s] } } });
+  // Weights of order one, so the spectral path matters as much as the local one.
+  const w = randArray(fn.size, r, 0.8);
+  const v = randArray(fn.size, r);
+  const entries = new Map(fn.layout.entries.map((e) => [e.name, e]));
+  const X = toRows(xs, B, s); const Y = toRows(ys, B, s);
+  const build = (t: Tape, p: Node[]): M => {
+    const at = (name: string) => {
+      const e = entries.get(name);
+      if (!e) throw new Error(`no parameter ${name}`);
+      return (...idx: number[]) => {
+        let k = 0;
+        for (let d = 0; d < idx.length; d++) k = k * e.shape[d] + idx[d];
+        return p[e.offset + k];
+      };
+    };
+    const dense = (h: Node[], name: string, nOut: number) => {
+      const wt = at(`${name}_w`); const b = at(`${name}_b`);
+      return Array.from({ length: nOut }, (_, o) => t.add(t.sum(h.map((hi, i) => t.mul(hi, wt(i, o)))), b(o)));
+    };
+    return X.map((row) => {
+      let h: Node[][] = row.map((a, j) => dense([t.const(a), t.const(j / (s - 1))], 'fc0', W));
+      for (let l = 0; l < L; l++) {
+        const wr = at(`k${l}_re`); const wi = at(`k${l}_im`);
+        const re = Array.from({ length: modes }, (_, k) => Array.from({ length: W }, (_, c) =>
+          t.sum(h.map((hj, j) => t.scale(hj[c], Math.cos((2 * Math.PI * k * j) / s))))));
+        const im = Array.from({ length: modes }, (_, k) => Array.from({ length: W }, (_, c) =>
+          t.sum(h.map((hj, j) => t.scale(hj[c], -Math.sin((2 * Math.PI * k * j) / s))))));
+        const yRe = re.map((rk, k) => Array.from({ length: W }, (_, o) => t.sum(rk.map((xr, c) => t.sub(t.mul(xr, wr(k, c, o)), t.mul(im[k][c], wi(k, c, o)))))));
+        const yIm = re.map((rk, k) => Array.from({ length: W }, (_, o) => t.sum(rk.map((xr, c) => t.add(t.mul(xr, wi(k, c, o)), t.mul(im[k][c], wr(k, c, o)))))));
+        h = h.map((hj, j) => {
+          const local = dense(hj, `w${l}`, W);
+          return local.map((z, o) => {
+            const terms: Node[] = [z];
+            for (let k = 0; k < modes; k++) {
+              const c = (k === 0 ? 1 : 2) / s; const th = (2 * Math.PI * k * j) / s;
+              terms.push(t.scale(yRe[k][o], c * Math.cos(th)), t.scale(yIm[k][o], -c * Math.sin(th)));
+            }
+            const sum = t.sum(terms);
+            return l < L - 1 ? acts.geluErf(t, sum) : sum;
+          });
+        });
+      }
+      return h.map((hj) => dense(dense(hj, 'fc1', P).map((z) => acts.geluErf(t, z)), 'fc2', 1)[0]);
+    });
+  };
+  return { fn, w, v, build, loss: (t, z) => msre(t, z, Y), dispose: () => model.dispose() } as Case;
+}
+
 function check(c: Case) {
   const ref = reference(c.w, c.v, c.build, c.loss);
   const g = new Float64Array(c.fn.size);
@@ -230,6 +293,13 @@ export function defineDerivativeSuite(backend: BackendName) {
 
     it('Fourier layer (DFT matrices) + gelu', async () => {
       const e = check(await fourierCase(9));
+      expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+    });
+
+    it('the FNO-1D builder (spectral layers, 1x1 convolutions, erf GELU, loss eq. 6)', async () => {
+      const c = await fnoCase(13);
+      const e = check(c);
+      (c as Case & { dispose(): void }).dispose();
       expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
     });
 
