@@ -18,6 +18,8 @@
 //           vhat = v / (1-b2^(k+1));  x -= lr (mhat / (sqrt(vhat) + eps))
 //   adamw:  the same, with decoupled weight decay: x -= lr (mhat / (sqrt(vhat) + eps) + wd x)
 //   sgd:    a = mu a + g;  x -= lr a            (Nesterov: x -= lr (g + mu a), with the new a)
+// adam and sgd take a coupled L2 weight decay as PyTorch's Adam and SGD `weight_decay` do (and the
+// FNO and GreenLearning scripts' Adam): g is replaced by g + wd x before the update.
 #include "firstorder.h"
 
 #include <petsc/private/taoimpl.h>
@@ -87,8 +89,7 @@ PetscErrorCode Validate(Tao tao) {
     PetscCheck(std::isfinite(fo->epsilon) && fo->epsilon > 0, comm, PETSC_ERR_ARG_OUTOFRANGE,
                "%s must be a finite number > 0, got %g", OptionName(tao, "epsilon").c_str(), (double)fo->epsilon);
   }
-  if (fo->method == kAdamW)
-    PetscCheck(std::isfinite(fo->weightDecay) && fo->weightDecay >= 0, comm, PETSC_ERR_ARG_OUTOFRANGE,
+  PetscCheck(std::isfinite(fo->weightDecay) && fo->weightDecay >= 0, comm, PETSC_ERR_ARG_OUTOFRANGE,
                "%s must be a finite number >= 0, got %g", OptionName(tao, "weight_decay").c_str(), (double)fo->weightDecay);
   if (fo->method == kSGD) {
     PetscCheck(fo->momentum >= 0 && fo->momentum < 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "%s must be in [0, 1), got %g",
@@ -126,6 +127,9 @@ PetscErrorCode SetFromOptions(Tao tao, PetscOptionItems *PetscOptionsObject) {
   if (fo->method == kAdamW)
     PetscCall(PetscOptionsReal(name("weight_decay").c_str(), "Decoupled weight decay wd: x -= lr*wd*x each step", "",
                                fo->weightDecay, &fo->weightDecay, nullptr));
+  else
+    PetscCall(PetscOptionsReal(name("weight_decay").c_str(), "Coupled L2 weight decay wd: g += wd*x before the update (PyTorch's weight_decay)", "",
+                               fo->weightDecay, &fo->weightDecay, nullptr));
   if (fo->method == kSGD) {
     PetscCall(PetscOptionsReal(name("momentum").c_str(), "Heavy-ball momentum mu: a = mu*a + g", "", fo->momentum, &fo->momentum, nullptr));
     PetscCall(PetscOptionsBool(name("nesterov").c_str(), "Nesterov momentum: x -= lr*(g + mu*a)", "", fo->nesterov, &fo->nesterov, nullptr));
@@ -152,16 +156,16 @@ PetscErrorCode View(Tao tao, PetscViewer viewer) {
   if (!ascii) PetscFunctionReturn(0);
   switch (fo->method) {
   case kAdam:
-    PetscCall(PetscViewerASCIIPrintf(viewer, "Adam: lr %g, beta1 %g, beta2 %g, epsilon %g\n", (double)fo->lr, (double)fo->beta1,
-                                     (double)fo->beta2, (double)fo->epsilon));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "Adam: lr %g, beta1 %g, beta2 %g, epsilon %g, coupled L2 weight decay %g\n", (double)fo->lr,
+                                     (double)fo->beta1, (double)fo->beta2, (double)fo->epsilon, (double)fo->weightDecay));
     break;
   case kAdamW:
     PetscCall(PetscViewerASCIIPrintf(viewer, "AdamW: lr %g, beta1 %g, beta2 %g, epsilon %g, decoupled weight decay %g\n", (double)fo->lr,
                                      (double)fo->beta1, (double)fo->beta2, (double)fo->epsilon, (double)fo->weightDecay));
     break;
   case kSGD:
-    PetscCall(PetscViewerASCIIPrintf(viewer, "SGD: lr %g, heavy-ball momentum %g, Nesterov %s\n", (double)fo->lr, (double)fo->momentum,
-                                     fo->nesterov ? "yes" : "no"));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "SGD: lr %g, heavy-ball momentum %g, Nesterov %s, coupled L2 weight decay %g\n", (double)fo->lr,
+                                     (double)fo->momentum, fo->nesterov ? "yes" : "no", (double)fo->weightDecay));
     break;
   }
   switch (fo->schedule) {
@@ -214,16 +218,19 @@ PetscErrorCode Step(Tao tao, PetscReal lr, PetscReal power1, PetscReal power2) {
   PetscCall(VecGetArray(tao->solution, &x));
   PetscCall(VecGetArrayRead(tao->gradient, &g));
   PetscCall(VecGetArray(fo->m, &m));
+  // With wd = 0, g + 0*x is g exactly: the runs are those without weight decay bit for bit.
+  const PetscReal l2 = fo->method == kAdamW ? 0 : fo->weightDecay;
   if (fo->method == kSGD) {
     const PetscReal mu = fo->momentum;
     if (fo->nesterov) {
       for (PetscInt i = 0; i < n; i++) {
-        m[i] = mu * m[i] + g[i];
-        x[i] -= lr * (g[i] + mu * m[i]);
+        const PetscReal gi = g[i] + l2 * x[i];
+        m[i] = mu * m[i] + gi;
+        x[i] -= lr * (gi + mu * m[i]);
       }
     } else {
       for (PetscInt i = 0; i < n; i++) {
-        m[i] = mu * m[i] + g[i];
+        m[i] = mu * m[i] + g[i] + l2 * x[i];
         x[i] -= lr * m[i];
       }
     }
@@ -234,8 +241,9 @@ PetscErrorCode Step(Tao tao, PetscReal lr, PetscReal power1, PetscReal power2) {
     // Adam is AdamW with wd = 0: u + 0*x is u exactly, so the two types agree bit for bit.
     const PetscReal wd = fo->method == kAdamW ? fo->weightDecay : 0;
     for (PetscInt i = 0; i < n; i++) {
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      const PetscReal gi = g[i] + l2 * x[i];
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
       const PetscReal mhat = m[i] / c1, vhat = v[i] / c2;
       x[i] -= lr * (mhat / (PetscSqrtReal(vhat) + eps) + wd * x[i]);
     }

@@ -26,6 +26,8 @@
  *          by the scheduled lr). With wd = 0, adamw is adam bit for bit.
  * - sgd:   a = mu a + g;  x -= lr a  (heavy ball, as tfjs's MomentumOptimizer and PyTorch's SGD
  *          with dampening 0); Nesterov: x -= lr (g + mu a) with the new a.
+ * - adam and sgd with weight_decay wd > 0: g + wd x replaces g (coupled L2, PyTorch's Adam and SGD
+ *   `weight_decay`; the objective reported stays the loss without the penalty, as in PyTorch).
  *
  * Learning-rate schedule, with epoch = floor(k / steps_per_epoch), K = lr_decay_epochs, r = lr_decay_rate:
  * - constant:      lr_k = lr0
@@ -75,8 +77,9 @@ export const FIRST_ORDER_OPTIONS: readonly FirstOrderOption[] = [
     description: 'Decay of the second-moment (squared gradient) moving average.' },
   { name: 'epsilon', types: ADAMS, kind: 'real', defaults: each(1e-8, ADAMS), range: '> 0',
     description: 'Added to sqrt(vhat) in the denominator (PyTorch and optax use 1e-8; tfjs defaults to its backend epsilon, 1e-7).' },
-  { name: 'weight_decay', types: ['adamw'], kind: 'real', defaults: { adamw: 1e-2 }, range: '>= 0',
-    description: 'Decoupled weight decay wd: each step also subtracts lr*wd*x (PyTorch AdamW default 1e-2).' },
+  { name: 'weight_decay', types: ALL, kind: 'real', defaults: { adam: 0, adamw: 1e-2, sgd: 0 }, range: '>= 0',
+    description: 'adamw: decoupled weight decay, each step also subtracts lr*wd*x (PyTorch AdamW default 1e-2). ' +
+      'adam, sgd: coupled L2 decay, g + wd*x replaces g before the update (PyTorch Adam and SGD weight_decay; the FNO scripts\' Adam).' },
   { name: 'momentum', types: ['sgd'], kind: 'real', defaults: { sgd: 0.9 }, range: '[0, 1)',
     description: 'Heavy-ball momentum mu: a = mu*a + g, x -= lr*a (0: plain SGD).' },
   { name: 'nesterov', types: ['sgd'], kind: 'bool', defaults: { sgd: false }, range: 'needs momentum > 0',

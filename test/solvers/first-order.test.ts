@@ -225,6 +225,38 @@ describe('adamw', () => {
     // the decay did something
     expect(maxDiff(a.x, t.x) / maxAbs(t.x)).toBeGreaterThan(1e-3);
   });
+
+  // PyTorch's Adam(weight_decay=wd), the FNO scripts' optimizer: the decay enters the gradient.
+  function coupledReference(type: 'adam' | 'sgd', wd: number, lr: number): Float64Array {
+    const b1 = 0.9, b2 = 0.999, eps = 1e-8, mu = 0.9;
+    const x = x0.slice(), m = new Float64Array(x.length), v = new Float64Array(x.length), g = new Float64Array(x.length);
+    for (let k = 0; k < STEPS; k++) {
+      fn.selectBatch(k % 3);
+      fn.objectiveAndGradient(x, g);
+      const step = k + 1;
+      for (let i = 0; i < x.length; i++) {
+        const gi = g[i] + wd * x[i];
+        if (type === 'sgd') {
+          m[i] = mu * m[i] + gi;
+          x[i] -= lr * m[i];
+          continue;
+        }
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        x[i] -= lr * (m[i] / (1 - b1 ** step) / (Math.sqrt(v[i] / (1 - b2 ** step)) + eps));
+      }
+    }
+    return x;
+  }
+
+  it.each(['adam', 'sgd'] as const)('%s with weight_decay > 0 is coupled L2 decay (PyTorch Adam / SGD weight_decay) in float64', (type) => {
+    const lr = type === 'adam' ? 0.01 : 0.005;
+    const t = runTao(type, { lr, weight_decay: 0.1 });
+    expectMatch(t.x, coupledReference(type, 0.1, lr), 1e-6, `${type} coupled float64`);
+    // not the decoupled update, and not the undecayed one
+    expect(maxDiff(t.x, coupledReference(type, 0, lr)) / maxAbs(t.x)).toBeGreaterThan(1e-3);
+    if (type === 'adam') expect(maxDiff(t.x, runTao('adamw', { lr, weight_decay: 0.1 }).x) / maxAbs(t.x)).toBeGreaterThan(1e-4);
+  });
 });
 
 function fullLoss(x: Float64Array): number {
@@ -272,6 +304,7 @@ describe('options', () => {
     ['adamw', 'beta2', -0.1, /-P_tao_adamw_beta2 must be in \[0, 1\), got -0.1/],
     ['adam', 'epsilon', 0, /-P_tao_adam_epsilon must be a finite number > 0, got 0/],
     ['adamw', 'weight_decay', -0.01, /-P_tao_adamw_weight_decay must be a finite number >= 0, got -0.01/],
+    ['adam', 'weight_decay', -1, /-P_tao_adam_weight_decay must be a finite number >= 0, got -1/],
     ['sgd', 'momentum', 1, /-P_tao_sgd_momentum must be in \[0, 1\), got 1/],
     ['sgd', 'steps_per_epoch', 0, /-P_tao_sgd_steps_per_epoch must be an integer >= 1, got 0/],
     ['adam', 'lr_decay_epochs', 0, /-P_tao_adam_lr_decay_epochs must be an integer >= 1, got 0/],
@@ -335,11 +368,12 @@ describe('options', () => {
       const text = readFileSync(file, 'utf8');
       const fmt = (v: unknown) => (v === 1e-8 ? '1e-08' : String(v));
       if (type === 'sgd') {
-        expect(text).toContain(`SGD: lr ${fmt(def('lr', type))}, heavy-ball momentum ${fmt(def('momentum', type))}, Nesterov no`);
+        expect(text).toContain(`SGD: lr ${fmt(def('lr', type))}, heavy-ball momentum ${fmt(def('momentum', type))}, Nesterov no, `
+          + `coupled L2 weight decay ${fmt(def('weight_decay', type))}`);
       } else {
         const head = `${type === 'adam' ? 'Adam' : 'AdamW'}: lr ${fmt(def('lr', type))}, beta1 ${fmt(def('beta1', type))}, `
           + `beta2 ${fmt(def('beta2', type))}, epsilon ${fmt(def('epsilon', type))}`;
-        expect(text).toContain(type === 'adam' ? head : `${head}, decoupled weight decay ${fmt(def('weight_decay', type))}`);
+        expect(text).toContain(`${head}, ${type === 'adam' ? 'coupled L2' : 'decoupled'} weight decay ${fmt(def('weight_decay', type))}`);
       }
       expect(text).toContain(`learning-rate schedule: ${def('lr_schedule', type)}`);
       expect(text).toContain(`steps per epoch ${def('steps_per_epoch', type)}`);
