@@ -260,6 +260,7 @@ public:
       InstanceMethod("getStatus", &TaoWrap::GetStatus),
       InstanceMethod("getCounts", &TaoWrap::GetCounts),
       InstanceMethod("isSolving", &TaoWrap::IsSolving),
+      InstanceMethod("stop", &TaoWrap::Stop),
     });
     ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("Tao", f);
@@ -567,6 +568,15 @@ private:
   }
   Napi::Value IsSolving(const Napi::CallbackInfo &info) {
     return Napi::Boolean::New(info.Env(), h_ && C()->inSolve);
+  }
+  // Every TAO solver checks the reason before its next iteration, and the default convergence
+  // test keeps a reason already set: the solve ends at that boundary with CONVERGED_USER.
+  Napi::Value Stop(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    if (!C()->inSolve) PML_THROW(env, "petscml: Tao.stop: no solve is running (call it from a monitor or a callback of this Tao's solve)", env.Undefined());
+    PML_CHECK(env, TaoSetConvergedReason(h_, TAO_CONVERGED_USER), env.Undefined());
+    return env.Undefined();
   }
 };
 

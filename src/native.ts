@@ -120,6 +120,8 @@ export interface NativeTao extends NativeObject {
   getStatus(): NativeTaoStatus;
   getCounts(): NativeTaoCounts;
   isSolving(): boolean;
+  /** Ends the running solve at its next iteration boundary (reason CONVERGED_USER). */
+  stop(): void;
 }
 
 export interface NativeReplicationStats {

@@ -29,6 +29,9 @@ Options:
                         adam, adamw, sgd  first-order references over mini-batches
   --epochs N | LIST   passes over the data, for all solvers or per solver
                       (e.g. adam=300,tr-gn=100; default adam/adamw/sgd 300, others 100)
+  --budget N          stop every solver once it has used N oracle calls (the paper's
+                      accounting: f 1, g 2, a Gauss-Newton product 2, an exact one 4; a
+                      mini-batch counts its share of the data), to compare at equal cost
   --batch-size N      mini-batch size of the first-order solvers (default 50)
   --train N           training samples (default 1000)
   --test N            test samples (default 200)
@@ -104,6 +107,7 @@ export async function runTrain(argv: readonly string[]): Promise<number> {
       options: {
         solvers: { type: 'string' },
         epochs: { type: 'string' },
+        budget: { type: 'string' },
         'batch-size': { type: 'string' },
         train: { type: 'string' },
         test: { type: 'string' },
@@ -154,6 +158,7 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
   if (new Set(solvers).size !== solvers.length) throw new UsageError('--solvers lists a solver twice');
   const epochs = parseEpochs(values.epochs as string | undefined, solvers);
   const batchSize = positiveInt('batch-size', values['batch-size'] as string | undefined, 50);
+  const budget = values.budget === undefined ? undefined : positiveInt('budget', values.budget as string, 0);
   const nTrain = positiveInt('train', values.train as string | undefined, 1000);
   const nTest = positiveInt('test', values.test as string | undefined, 200);
   const seed = positiveInt('seed', values.seed as string | undefined, 1234);
@@ -213,6 +218,7 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
     const progress = new ProgressReporter({ label: preset.label, metric: 'test MRE' });
     const solver = createSolver(fn, {
       preset: preset.name, prefix: `${name.replace(/-/g, '')}_`, params: start, epochs: epochs.get(name),
+      ...(budget !== undefined ? { budget: { oracleCalls: budget } } : {}),
       test: { data: { x: data.test.x, y: data.test.y }, metricName: 'mean relative error' },
       sinks: [{
         write: (r) => (log ??= JsonlLog.open(logPath, { enabled: root })).write(r),

@@ -89,7 +89,7 @@ export interface SummaryRecord {
   minTestMetric: number | null;
   oracleCalls: number;
   counts: RecordCounts;
-  /** TaoConvergedReason name, for example 'CONVERGED_GATOL' or 'DIVERGED_MAXITS'. */
+  /** TaoConvergedReason name, for example 'CONVERGED_GATOL' or 'DIVERGED_MAXITS'; 'ORACLE_BUDGET' when createSolver's budget ended the run. */
   reason: string;
   converged: boolean;
   /** Wall seconds of the solve. */

@@ -221,6 +221,15 @@ export class Tao {
     return { ...s, iterations: s.iteration, converged: s.reason > 0, counts: this.handle.getCounts() };
   }
 
+  /**
+   * Ends the running solve at its next iteration boundary, with reason CONVERGED_USER: call it
+   * from a monitor or a callback of this solve (a budget reached, a target met). Under mpirun,
+   * call it on every rank at the same iteration, as every rank must stop together.
+   */
+  stop(): void {
+    this.handle.stop();
+  }
+
   get status(): TaoStatus {
     return this.handle.getStatus();
   }

@@ -61,6 +61,14 @@ export interface SolverOptions {
    * unless tao_max_it is given in cfg or on the command line.
    */
   epochs?: number;
+  /**
+   * Stops the run at the first iteration boundary at which it has used this many oracle calls
+   * (the paper's accounting: f 1, g 2, f+g 2, a Gauss-Newton product 2, an exact one 4), so that
+   * solvers can be compared at equal cost. The last iteration may overshoot the budget by at most
+   * its own calls (the summary reports what was used); the reason is then 'ORACLE_BUDGET'.
+   * Whichever of epochs and budget comes first ends the run.
+   */
+  budget?: { oracleCalls: number };
   test?: TestSet;
   /** Called with every record (header, iterations, summary). */
   monitor?: (record: RunRecord) => void;
@@ -206,9 +214,10 @@ function numberOption(o: Options, name: string, fallback: number, check: (v: num
 
 /** Every key SolverOptions has: anything else is a typo that would be silently ignored. */
 const SOLVER_OPTION_KEYS = [
-  'preset', 'cfg', 'prefix', 'label', 'params', 'hessian', 'epochs', 'test', 'monitor', 'log', 'progress', 'sinks',
+  'preset', 'cfg', 'prefix', 'label', 'params', 'hessian', 'epochs', 'budget', 'test', 'monitor', 'log', 'progress', 'sinks',
   'allRanks', 'sharePrefix',
 ] as const;
+const BUDGET_KEYS = ['oracleCalls'] as const;
 const TEST_KEYS = ['data', 'metric', 'metricName', 'every'] as const;
 
 function checkKeys(where: string, o: object, known: readonly string[]): void {
@@ -396,6 +405,11 @@ export class Solver {
     }
     const cfg = validateCfg(opts.cfg ?? {});
     if (opts.epochs !== undefined) checkCount('createSolver: epochs', opts.epochs);
+    if (opts.budget !== undefined) {
+      if (opts.budget === null || typeof opts.budget !== 'object') throw argError('createSolver: budget', '{ oracleCalls: number }', opts.budget);
+      checkKeys('createSolver: budget', opts.budget, BUDGET_KEYS);
+      checkCount('createSolver: budget.oracleCalls', opts.budget.oracleCalls);
+    }
     if (opts.test !== undefined) {
       const t = opts.test;
       if (!t || typeof t !== 'object' || !t.data) throw argError('createSolver: test', '{ data: {x, y}, metric?, every? }', t);
@@ -491,6 +505,7 @@ export class Solver {
         preset.name, taoType, prefix, hessian, opts.epochs, effective.tao_max_it, batches, fn.size,
         JSON.stringify(Object.fromEntries(Object.entries(cfg).sort(([a], [c]) => a.localeCompare(c)))),
         JSON.stringify(sorted), opts.test ? `every ${opts.test.every ?? batches}` : 'none', vectorFingerprint(start),
+        opts.budget?.oracleCalls ?? 'none',
       ],
     };
   }
@@ -636,6 +651,8 @@ export class Solver {
     const every = test?.every ?? this.batchesPerEpoch;
     const metric = test?.metric ?? meanRelativeError;
     const oracle0 = fn.counts?.oracleCalls ?? 0;
+    const budget = this.opts.budget?.oracleCalls;
+    let overBudget = false;
     const records: IterationRecord[] = [];
     let log: JsonlLog | undefined;
     const file = this.logFile;
@@ -678,6 +695,11 @@ export class Solver {
         };
         records.push(r);
         emit(r);
+        // Oracle counts are the same on every rank, so every rank stops at this iteration.
+        if (budget !== undefined && !overBudget && r.oracleCalls >= budget) {
+          overBudget = true;
+          this.tao.stop();
+        }
         return r;
       };
       this.tao.setMonitor((s) => {
@@ -718,7 +740,8 @@ export class Solver {
         type: 'summary', iterations: status.iterations, epochs: status.iterations / this.batchesPerEpoch, loss,
         minLoss: Math.min(loss, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
         testMetric: finalMetric ?? lastMetric, minTestMetric: metrics.length ? Math.min(...metrics) : null,
-        oracleCalls, counts: this.counts(c), reason: status.reasonName, converged: status.converged, time,
+        oracleCalls, counts: this.counts(c), time,
+        ...(overBudget && status.reasonName === 'CONVERGED_USER' ? { reason: 'ORACLE_BUDGET', converged: false } : { reason: status.reasonName, converged: status.converged }),
       };
       emit(summary);
       return { x, status, summary, header, records };
@@ -753,7 +776,7 @@ export class Solver {
 /** The fields every rank must agree on before a solver is built (see agree.ts). */
 const AGREED_FIELDS = [
   'preset', 'tao_type', 'prefix', 'hessian', 'epochs', 'tao_max_it', 'mini-batches per epoch', 'parameter count (fn.size)',
-  'cfg', 'options under the prefix', 'test set', 'params (initial parameters)',
+  'cfg', 'options under the prefix', 'test set', 'params (initial parameters)', 'budget (oracle calls)',
 ] as const;
 
 interface Plan {

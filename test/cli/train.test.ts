@@ -64,6 +64,19 @@ describe('petscml train', () => {
     }
   });
 
+  it('--budget stops every solver at the same oracle cost', () => {
+    const out = path.join(dir, 'budget');
+    const r = run(['train', '--solvers', 'adam,tr-gn', '--epochs', '1000', '--budget', '60', '--train', '64', '--test', '16', '--hidden', '8',
+      '--batch-size', '16', '--backend', 'cpu', '--out', out, '--no-plot']);
+    expect(r.code, r.err).toBe(0);
+    for (const s of ['adam', 'tr-gn']) {
+      const log = readLog(path.join(out, `${s}.jsonl`));
+      expect(log.summary!.reason).toBe('ORACLE_BUDGET');
+      expect(log.summary!.oracleCalls).toBeGreaterThanOrEqual(60);
+      expect(log.iterations[log.iterations.length - 2].oracleCalls).toBeLessThan(60);
+    }
+  });
+
   it('runs a user script with a preset chosen on the command line', () => {
     const script = path.join(root, 'test/fixtures/train-script.js');
     const a = run(['train', script, 'extra']);
@@ -83,6 +96,7 @@ describe('petscml train', () => {
       [['train', '--bogus'], /Unknown option '--bogus'/],
       [['train', 'missing.js'], /script not found: missing.js/],
       [['train', '--backend', 'gpu'], /--backend must be tensorflow, wasm or cpu/],
+      [['train', '--budget', '0'], /--budget must be an integer in \[1, 2147483647\], got '0'/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [[], /Usage: petscml <command>/],
     ];

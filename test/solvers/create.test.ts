@@ -182,6 +182,58 @@ describe('createSolver configuration', () => {
   });
 });
 
+describe('createSolver oracle-call budget', () => {
+  it.each(['tr-gn', 'lbfgs', 'tr'] as const)('%s stops at the first iteration that reaches the budget, with reason ORACLE_BUDGET', (preset) => {
+    const records: RunRecord[] = [];
+    const budget = 120;
+    const s = createSolver(full, { preset, prefix: `bud${preset.replace('-', '')}_`, params: x0, epochs: 1000, budget: { oracleCalls: budget }, monitor: (r) => records.push(r) });
+    try {
+      const r = s.solve();
+      expect(r.summary.reason).toBe('ORACLE_BUDGET');
+      expect(r.summary.converged).toBe(false);
+      const it = r.records;
+      expect(it[it.length - 1].oracleCalls).toBeGreaterThanOrEqual(budget);
+      expect(it[it.length - 2].oracleCalls).toBeLessThan(budget);
+      expect(r.summary.oracleCalls).toBe(it[it.length - 1].oracleCalls);
+      expect(r.summary.iterations).toBe(it[it.length - 1].iteration);
+      // the same solver without a budget goes on
+      const free = createSolver(full, { preset, prefix: `bud${preset.replace('-', '')}_`, params: x0, epochs: r.summary.iterations + 3, sharePrefix: true });
+      try {
+        expect(free.solve().summary.iterations).toBe(r.summary.iterations + 3);
+      } finally {
+        free.destroy();
+      }
+    } finally {
+      s.destroy();
+    }
+  });
+  it('a first-order run stops on the budget too, and epochs end a run whose budget is not reached', () => {
+    const mb = createSolver(full, { preset: 'adam', prefix: 'budadam_', params: x0, epochs: 500, budget: { oracleCalls: 41 } });
+    try {
+      const r = mb.solve();
+      expect(r.summary.reason).toBe('ORACLE_BUDGET');
+      expect(r.summary.oracleCalls).toBeGreaterThanOrEqual(41);
+      expect(r.summary.oracleCalls).toBeLessThan(41 + 2 + 1);
+    } finally {
+      mb.destroy();
+    }
+    const ep = createSolver(full, { preset: 'lbfgs', prefix: 'budep_', params: x0, epochs: 3, budget: { oracleCalls: 1e6 } });
+    try {
+      const r = ep.solve();
+      expect(r.summary.iterations).toBe(3);
+      expect(r.summary.reason).not.toBe('ORACLE_BUDGET');
+    } finally {
+      ep.destroy();
+    }
+  });
+  it('refuses a bad budget by name', () => {
+    expect(() => createSolver(full, { budget: { oracleCalls: 0 } })).toThrow(/budget.oracleCalls must be an integer in \[1, /);
+    expect(() => createSolver(full, { budget: { oracleCalls: 1.5 } })).toThrow(/budget.oracleCalls must be an integer/);
+    expect(() => createSolver(full, { budget: { oracle: 10 } as never })).toThrow(/budget: unknown option 'oracle'/);
+    expect(() => createSolver(full, { budget: 10 as never })).toThrow(/budget/);
+  });
+});
+
 describe('createSolver logs', () => {
   it('writes header, one record per iteration and a summary to a JSON-lines log', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-create-'));
