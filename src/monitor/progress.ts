@@ -82,6 +82,9 @@ export class ProgressReporter {
   private readonly now: () => number;
   private last: IterationRecord | null = null;
   private lastTestMetric: number | null = null;
+  // With mini-batches `loss` is one batch's; the line shows the training-set loss (recorded once
+  // per epoch), the number the summary reports, and never a batch's next to it.
+  private lastTrainLoss: number | null = null;
   private lastDrawMs = -Infinity;
   private lastPrintedIteration: number | null = null;
   /** The live line is on screen and not yet ended with a newline. */
@@ -107,7 +110,8 @@ export class ProgressReporter {
     if (this.label) parts.push(this.label);
     parts.push(`it ${rec.iteration}`);
     parts.push(`epoch ${Number.isInteger(rec.epoch) ? rec.epoch : rec.epoch.toFixed(2)}`);
-    parts.push(`loss ${formatNumber(rec.loss)}`);
+    const trainLoss = rec.trainLoss ?? this.lastTrainLoss;
+    parts.push(`loss ${formatNumber(trainLoss ?? rec.loss)}`);
     if (this.lastTestMetric !== null) parts.push(`${this.metric} ${formatNumber(this.lastTestMetric)}`);
     parts.push(`oracle ${formatCount(rec.oracleCalls)}`);
     // Rate over the whole solve (from the record's own clock), steadier than a per-redraw rate.
@@ -125,6 +129,7 @@ export class ProgressReporter {
     this.last = rec;
     // Test metrics may be computed every few iterations only: show the latest one known.
     if (rec.testMetric !== null && rec.testMetric !== undefined) this.lastTestMetric = rec.testMetric;
+    if (rec.trainLoss !== null && rec.trainLoss !== undefined) this.lastTrainLoss = rec.trainLoss;
     const t = this.now();
     if (this.live) {
       if (first || t - this.lastDrawMs >= this.minRedrawMs) this.draw(t);

@@ -156,3 +156,16 @@ describe('helpers', () => {
     expect(formatNumber(NaN)).toBe('NaN');
   });
 });
+
+describe('ProgressReporter with mini-batches', () => {
+  it('shows the training-set loss (the summary\'s number), not the last mini-batch\'s', () => {
+    const s = new FakeStream(false);
+    const p = new ProgressReporter({ stream: s, label: 'Adam', every: 1, now: clock().now, env: { CI: '1' } });
+    p.update(rec(0, { loss: 0.5, trainLoss: 0.25 }));
+    p.update(rec(1, { loss: 0.125, trainLoss: null }));
+    expect(p.format(rec(2, { loss: 0.0625, trainLoss: null }))).toContain('loss 0.25');
+    expect(s.text).not.toContain('loss 0.125');
+    // a function without mini-batches has no trainLoss: its loss is the training-set loss
+    expect(new ProgressReporter({ stream: s, env: {} }).format(rec(3, { loss: 0.03125, trainLoss: undefined as never }))).toContain('loss 0.03125');
+  });
+});
