@@ -10,7 +10,9 @@
  * mean exactly as one process computes it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { comm } from '../petsc/init';
+import { collective } from '../collective';
+
+const comm = () => ({ rank: collective().rank(), size: collective().size() });
 import { argError, checkInt } from '../petsc/errors';
 import type { Batch, DataTensor, ShapedArray } from '../functions/tfjs-function';
 

@@ -15,8 +15,7 @@ import { initBackend, type BackendOptions, type BackendChoice } from './backend'
 import { disposingKeptOnError, installFastWasmKernels, translateGradientError, withExactSecondOrder } from './gradients';
 import { ParameterLayout } from './parameters';
 import { resolveLoss, meanRelativeError, type Loss, type LossName, type Metric } from './losses';
-import { allreduce } from '../petsc/init';
-import { agreeAcrossRanks } from '../solvers/agree';
+import { agreeAcrossRanks, collective } from '../collective';
 
 /** A model written as a plain function of named parameter tensors. */
 export type ParamsFunction = (params: Record<string, tf.Tensor>, x: tf.Tensor) => tf.Tensor;
@@ -557,6 +556,7 @@ class GaussNewtonHessian implements HessianOperator {
 function dataParallelWeights(counts: number[]): number[] {
   const nb = counts.length;
   // Max of the count and of its negation: equal magnitudes mean every rank has the same count.
+  const { allreduce } = collective();
   const ext = allreduce([nb, -nb], 'max');
   if (ext[0] !== -ext[1]) {
     throw new Error(`petscml: dataParallel: ranks have different numbers of batches (between ${-ext[1]} and ${ext[0]}); ` +

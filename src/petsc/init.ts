@@ -5,6 +5,7 @@
  */
 import { native, NativeAddon, NativeReplicationStats } from '../native';
 import { argError, InterruptedError, PetscError } from './errors';
+import { installCollective } from '../collective';
 
 export interface InitOptions {
   /** Command-line arguments for PETSc (without the program name). Default: process.argv.slice(2). */
@@ -126,3 +127,6 @@ export function replicationStats(opts: { reset?: boolean } = {}): NativeReplicat
 export function version(): { major: number; minor: number; subminor: number; text: string } {
   return native().version();
 }
+
+// The function layer's collectives come from here (see src/collective): it imports no PETSc.
+installCollective({ rank: () => comm().rank, size: () => comm().size, allreduce });

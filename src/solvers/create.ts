@@ -18,7 +18,7 @@ import { allreduce, comm, petsc } from '../petsc/init';
 import { Options, type OptionValue } from '../petsc/options';
 import { Tao, type TaoCounts, type TaoResult, type TaoStatus } from '../petsc/tao';
 import { Vec } from '../petsc/vec';
-import { agreeAcrossRanks, agreeOnFailure, vectorFingerprint } from './agree';
+import { agreeAcrossRanks, agreeOnFailure, vectorFingerprint } from '../collective';
 import { attachFunction, type Attached } from './attach';
 import { checkCount, checkOptionValue, maxPetscInt } from './ranges';
 import { isHeld, ScopedOptions, type ScopedEntry } from './scoped-options';

@@ -9,10 +9,13 @@
  * one hash per field. A failure or a mismatch throws on EVERY rank, with the values each rank
  * had, so nothing hangs and every rank's message names the problem.
  *
- * Only src/petsc's allreduce (sum, min, max over float64) is used: strings are gathered by
+ * Only the world's allreduce (sum, min, max over float64; src/collective) is used: strings are gathered by
  * giving each rank its own slot of a zero vector and summing.
  */
-import { allreduce, comm } from '../petsc/init';
+import { collective } from './index';
+
+const allreduce = (values: ArrayLike<number>, op: 'sum' | 'min' | 'max') => collective().allreduce(values, op);
+const comm = () => ({ rank: collective().rank(), size: collective().size() });
 
 /** 32-bit FNV-1a of a string: exact in a float64, so min and max over the ranks compare it. */
 export function hash32(s: string): number {
