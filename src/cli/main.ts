@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The petscml command: `petscml train ...`, `petscml plot ...`, `petscml presets`.
+ * The petscml command: `petscml train ...`, `petscml reproduce ...`, `petscml plot ...`, `petscml presets`.
  * Errors end with one message and a non-zero exit code, never a stack trace (PETSCML_DEBUG=1
  * shows it).
  */
@@ -10,6 +10,7 @@ const HELP = `Usage: petscml <command> [options]
 
 Commands:
   train     train the built-in problem with several solvers, or run a training script
+  reproduce rerun one of the paper's comparisons (burgers)
   plot      draw loss and test metric from JSON-lines logs (SVG and PNG)
   presets   list the solver presets and the PETSc options each one sets
 
@@ -53,17 +54,19 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'train':
         return await (await import('./train')).runTrain(rest);
+      case 'reproduce':
+        return await (await import('./reproduce')).runReproduce(rest);
       case 'plot':
         return await (await import('./plot')).runPlot(rest);
       case 'presets':
         return await presets(rest);
       default:
-        throw new UsageError(`unknown command '${command}' (commands: train, plot, presets)`);
+        throw new UsageError(`unknown command '${command}' (commands: train, reproduce, plot, presets)`);
     }
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`petscml${command && !command.startsWith('-') ? ` ${command}` : ''}: ${e.message}\n` +
-        `Run 'petscml ${command === 'train' || command === 'plot' ? command + ' ' : ''}--help' for usage.\n`);
+        `Run 'petscml ${command === 'train' || command === 'plot' || command === 'reproduce' ? command + ' ' : ''}--help' for usage.\n`);
       return 2;
     }
     const err = e as Error;

@@ -1,0 +1,92 @@
+// `petscml reproduce burgers` end to end at the tiny size: data, FNO, REF, second-order solvers
+// at REF's oracle budget, logs, table, results and figure.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readLog } from '../../src/monitor';
+import { reproduceBurgers } from '../../src/reproduce';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-repro-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('reproduceBurgers (tiny)', () => {
+  it('runs REF then the second-order solvers from the same weights, each within the oracle calls REF used', async () => {
+    const out = path.join(dir, 'tiny');
+    const lines: string[] = [];
+    const r = await reproduceBurgers({ size: 'tiny', out, solvers: ['lbfgs', 'tr-gn'], progress: false, say: (s) => lines.push(s) });
+    expect(r.runs.map((x) => x.name)).toEqual(['ref', 'lbfgs', 'tr-gn']);
+    const [ref, lbfgs, trgn] = r.runs;
+    expect(ref.summary.epochs).toBe(4);
+    // one start: the full-batch loss at iteration 0 is the same for every run
+    const l0 = lbfgs.records[0].loss;
+    expect(trgn.records[0].loss).toBe(l0);
+    expect(ref.records[0].trainLoss).toBeCloseTo(l0, 5);
+    const budget = Math.ceil(ref.summary.oracleCalls);
+    for (const s of [lbfgs, trgn]) {
+      const recs = s.records;
+      if (s.summary.reason === 'ORACLE_BUDGET') {
+        expect(recs[recs.length - 1].oracleCalls).toBeGreaterThanOrEqual(budget);
+        expect(recs[recs.length - 2].oracleCalls).toBeLessThan(budget);
+      } else {
+        expect(s.summary.oracleCalls).toBeLessThan(budget);
+      }
+    }
+    // the headline is what the records say
+    const within = trgn.records.filter((x) => x.oracleCalls <= ref.summary.oracleCalls && x.testMetric !== null).map((x) => x.testMetric!);
+    expect(r.headline.trgnMetric).toBe(Math.min(...within));
+    expect(r.headline.refMetric).toBe(ref.summary.testMetric);
+    expect(r.headline.ratio).toBeCloseTo(r.headline.trgnMetric! / r.headline.refMetric, 12);
+    for (const f of ['ref.jsonl', 'lbfgs.jsonl', 'tr-gn.jsonl', 'summary.md', 'results.json', 'figure.svg', 'figure.png']) {
+      expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    }
+    const log = readLog(path.join(out, 'tr-gn.jsonl'));
+    expect(log.header.hessian).toBe('gauss-newton');
+    expect(log.summary!.oracleCalls).toBe(trgn.summary.oracleCalls);
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(results.parameters).toBe(r.parameters);
+    expect(results.runs).toHaveLength(3);
+    expect(lines.join('\n')).toMatch(/headline \(paper: TR-GN's test error at most 1\/10 of REF's/);
+  }, 120_000);
+
+  it('refuses bad options by name', async () => {
+    await expect(reproduceBurgers({ size: 'huge' as never, out: dir })).rejects.toThrow(/size must be tiny, small or paper, got 'huge'/);
+    await expect(reproduceBurgers({ out: dir, solvers: ['adam'] as never })).rejects.toThrow(/'adam' is not one of the second-order presets/);
+    await expect(reproduceBurgers({ out: dir, budget: 0 })).rejects.toThrow(/budget must be a positive integer/);
+  });
+});
+
+describe('petscml reproduce', () => {
+  const cli = path.resolve(__dirname, '../../dist/cli/main.js');
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 120_000 });
+  it('answers bad arguments with one message and exit code 2', () => {
+    const cases: [string[], RegExp][] = [
+      [['reproduce'], /reproduce needs a case: burgers/],
+      [['reproduce', 'darcy'], /unknown case 'darcy'/],
+      [['reproduce', 'navier-stokes'], /navier-stokes is not available yet/],
+      [['reproduce', 'burgers', '--size', 'big'], /--size must be tiny, small or paper, got 'big'/],
+      [['reproduce', 'burgers', '--solvers', 'tr,adam'], /unknown solver 'adam' in --solvers/],
+      [['reproduce', 'burgers', '--reference', 'sgd'], /--reference must be adamw or adam-l2/],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    const h = run(['reproduce', '--help']);
+    expect(h.status).toBe(0);
+    expect(h.stdout).toMatch(/--size NAME/);
+  });
+  it('runs the tiny size from the command line with the original scripts\' Adam as REF', () => {
+    const out = path.join(dir, 'cli');
+    const r = run(['reproduce', 'burgers', '--size', 'tiny', '--solvers', 'tr-gn', '--reference', 'adam-l2', '--no-plot', '--quiet', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^REF \(Adam, coupled L2\)\s+8\s+4\s/m);
+    const ref = readLog(path.join(out, 'ref.jsonl'));
+    expect(ref.header.taoType).toBe('adam');
+    expect(ref.header.options.tao_adam_weight_decay).toBe('0.0001');
+    expect(fs.existsSync(path.join(out, 'figure.png'))).toBe(false);
+  });
+});
