@@ -27,8 +27,13 @@ PetscErrorCode ReduceObjective(Napi::Env env, Tao tao, Closures *c, bool failed,
 // petscml's first-order types turn a non-finite f or ||g|| into DIVERGED_NAN (a learning rate too
 // large is a training outcome); for every other type a non-finite value is a callback's mistake
 // that TAO would misreport (a converged status, or a line-search failure).
+// With setAllowNonFinite, every type gets them: in training, an overflow at a line search's or a
+// trust region's trial point is an outcome (Armijo shrinks the step by beta_inf, NTR rejects the
+// step and its radius), not a mistake; a run whose accepted point is not finite ends DIVERGED_NAN.
 bool WantsFinite(Tao tao) {
   PetscReal lr;
+  Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(tao), false);
+  if (c && c->allowNonFinite) return false;
   return !FirstOrderLearningRate(tao, &lr);
 }
 
@@ -255,6 +260,7 @@ public:
       InstanceMethod("setMaximumFunctionEvaluations", &TaoWrap::SetMaximumFunctionEvaluations),
       InstanceMethod("setObjectiveReduction", &TaoWrap::SetObjectiveReduction),
       InstanceMethod("setReplicated", &TaoWrap::SetReplicated),
+      InstanceMethod("setAllowNonFinite", &TaoWrap::SetAllowNonFinite),
       InstanceMethod("getKSP", &TaoWrap::GetKSP),
       InstanceMethod("solve", &TaoWrap::Solve),
       InstanceMethod("getStatus", &TaoWrap::GetStatus),
@@ -445,6 +451,12 @@ private:
     Napi::Env env = info.Env();
     if (!Idle(env, "setReplicated()")) return env.Undefined();
     C()->replicated = info[0].ToBoolean();
+    return info.This();
+  }
+  Napi::Value SetAllowNonFinite(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setAllowNonFinite()")) return env.Undefined();
+    C()->allowNonFinite = info[0].ToBoolean();
     return info.This();
   }
   Napi::Value GetKSP(const Napi::CallbackInfo &info) {

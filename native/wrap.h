@@ -162,6 +162,8 @@ struct Closures {
   // Callbacks see full-length vectors on every rank and return this rank's contributions, which
   // are summed (replicated.cc); off: they see the locally owned blocks.
   bool replicated = false;
+  // Tao: non-finite objective and gradient values go to TAO (see WantsFinite in tao.cc).
+  bool allowNonFinite = false;
   bool inSolve = false;
   // Evaluation counts (TAO 3.18 exposes no totals for these).
   long nObjective = 0, nGradient = 0, nObjectiveAndGradient = 0, nHessian = 0, nMult = 0, nUpdate = 0;

@@ -114,6 +114,7 @@ export interface NativeTao extends NativeObject {
   setMaximumIterations(n: number): this;
   setMaximumFunctionEvaluations(n: number): this;
   setObjectiveReduction(mode: 'sum' | 'none'): this;
+  setAllowNonFinite(on: boolean): this;
   setReplicated(on: boolean): this;
   getKSP(): NativeKSP | null;
   solve(): NativeTaoStatus;

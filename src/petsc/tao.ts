@@ -184,6 +184,19 @@ export class Tao {
     return this;
   }
 
+  /**
+   * Lets non-finite objective and gradient values through to TAO instead of refusing them with
+   * an error (the default for every type but adam, adamw and sgd, where they end the solve as
+   * DIVERGED_NAN). For training: float32 models overflow at far trial points, and TAO's line
+   * searches and trust regions shrink the step there; a run whose accepted point is not finite
+   * ends with reason DIVERGED_NAN. createSolver turns this on.
+   */
+  setAllowNonFinite(on = true): this {
+    if (typeof on !== 'boolean') throw argError('Tao.setAllowNonFinite', 'a boolean', on);
+    this.handle.setAllowNonFinite(on);
+    return this;
+  }
+
   /** Called at the start of every iteration with the iteration number (TAO's update hook). */
   setUpdate(fn: (iteration: number) => void): this {
     this.handle.setCallback('update', checkFunction<(i: number) => void>('Tao.setUpdate', fn));

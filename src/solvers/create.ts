@@ -539,6 +539,8 @@ export class Solver {
   private configure(p: Plan, first: boolean): void {
     const fn = this.fn;
     (this as { tao: Tao }).tao = new Tao({ comm: comm().size > 1 ? 'world' : 'self', prefix: this.prefix || undefined });
+    // A float32 model overflowing at a far trial point is a training outcome TAO handles.
+    this.tao.setAllowNonFinite(true);
     this.tao.setSolution(this.x!);
     this.owned.attached = attachFunction(this.tao, fn, { hessian: this.hessian });
     this.scope.run(() => {

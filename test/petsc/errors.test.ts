@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
-import { KSP, PetscError, ShellMat, Tao, Vec } from '../../src';
+import { KSP, Options, PetscError, ShellMat, Tao, Vec } from '../../src';
 import { rosenbrockFG, rosenbrockHv } from '../support/rosenbrock';
 
 function caught(fn: () => unknown): unknown {
@@ -141,6 +141,52 @@ describe('bad values from callbacks', () => {
     const e = caught(() => tao.solve()) as Error;
     expect(e).not.toBeInstanceOf(PetscError);
     expect(e.message).toBe('petscml: the objectiveAndGradient callback returned NaN; the objective must be finite');
+  });
+
+  // f = sum (x_i - 3)^2, which "overflows" (Infinity, NaN gradient) beyond |x_i| > 4: the first
+  // full steps of L-BFGS (unit step from the steepest-descent start) and of NTR land there.
+  const overflowing = (x: Float64Array, g: Float64Array) => {
+    let f = 0;
+    for (let i = 0; i < x.length; i++) {
+      if (Math.abs(x[i]) > 4) { g.fill(NaN); return Infinity; }
+      f += (x[i] - 3) ** 2;
+      g[i] = 2 * (x[i] - 3);
+    }
+    return f;
+  };
+  it.each(['lmvm', 'nls', 'ntr'])('with setAllowNonFinite, %s steps back from overflowing trial points and converges', (type) => {
+    const prefix = `nonfinite${type}_`;
+    // Armijo shrinks the step at an Inf; More-Thuente (lmvm's default) gives up
+    new Options(prefix).set('tao_ls_type', 'armijo');
+    const tao = new Tao({ type, prefix });
+    const x = Vec.fromArray(new Float64Array([0, 0.5]));
+    tao.setSolution(x);
+    let nonFinite = 0;
+    tao.setObjectiveAndGradient((xx, g) => { const f = overflowing(xx, g); if (!Number.isFinite(f)) nonFinite++; return f; });
+    tao.setObjective((xx) => { const f = overflowing(xx, new Float64Array(2)); if (!Number.isFinite(f)) nonFinite++; return f; });
+    tao.setGradient((xx, g) => { overflowing(xx, g); });
+    const H = new ShellMat({ size: 2, mult: (v, y) => { y[0] = 2 * v[0]; y[1] = 2 * v[1]; } });
+    tao.setHessian(H, () => {});
+    tao.setFromOptions();
+    tao.setTolerances({ gatol: 1e-10, grtol: 0, gttol: 0 });
+    // the strict default refuses the trial point
+    expect(() => tao.solve()).toThrow(/callback returned Infinity; the objective must be finite/);
+    x.setValues([0, 1], [0, 0.5]);
+    tao.setAllowNonFinite(true);
+    const r = tao.solve();
+    expect(nonFinite).toBeGreaterThan(0);
+    expect(r.reasonName).toBe('CONVERGED_GATOL');
+    expect(Array.from(x.toArray()).map((v) => Number(v.toFixed(6)))).toEqual([3, 3]);
+    tao.destroy(); H.destroy(); x.destroy();
+  });
+
+  it('with setAllowNonFinite, a non-finite start is still an error (TAO\'s own), never a converged run', () => {
+    const tao = new Tao({ type: 'lmvm' });
+    tao.setSolution(Vec.create(2));
+    tao.setAllowNonFinite(true);
+    tao.setObjectiveAndGradient((_x, g) => (g.fill(0), NaN));
+    expect(() => tao.solve()).toThrow(/generated Inf or NaN/);
+    tao.destroy();
   });
 });
 
