@@ -24,6 +24,7 @@ Options:
                       (the original FNO scripts' Adam with coupled L2 decay 1e-4); lr 1e-3,
                       halved on a staircase (every 20 epochs at small size, 100 at paper size)
   --ref-epochs N      REF's epochs (default: the size's)
+  --lr-halving N      REF's learning rate is halved every N epochs (default: the size's)
   --budget N          oracle calls of each second-order run (default: what REF used)
   --seed N            data and weight seed (default 1234)
   --backend NAME      tfjs backend (default: best available)
@@ -44,7 +45,7 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
     ({ values, positionals } = parseArgs({
       args: own, allowPositionals: true, strict: true,
       options: {
-        size: { type: 'string' }, solvers: { type: 'string' }, reference: { type: 'string' }, 'ref-epochs': { type: 'string' },
+        size: { type: 'string' }, solvers: { type: 'string' }, reference: { type: 'string' }, 'ref-epochs': { type: 'string' }, 'lr-halving': { type: 'string' },
         budget: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
         'no-plot': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
@@ -77,6 +78,7 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
   const r = await reproduceBurgers({
     size: size as 'small', out: String(values.out ?? 'runs/burgers'), solvers: solvers as never, reference,
     refEpochs: values['ref-epochs'] === undefined ? undefined : positiveInt('ref-epochs', values['ref-epochs'] as string, 0),
+    halvingEpochs: values['lr-halving'] === undefined ? undefined : positiveInt('lr-halving', values['lr-halving'] as string, 0),
     budget: values.budget === undefined ? undefined : positiveInt('budget', values.budget as string, 0),
     seed: positiveInt('seed', values.seed as string | undefined, 1234),
     backend: backend as never, plot: !values['no-plot'], progress: !values.quiet,

@@ -62,6 +62,8 @@ export interface ReproduceBurgersOptions {
   budget?: number;
   /** REF's epochs (default: the size's). */
   refEpochs?: number;
+  /** REF's learning rate is halved every this many epochs (default: the size's). */
+  halvingEpochs?: number;
   /** Seed of the data and of the initial weights (default 1234). */
   seed?: number;
   backend?: BackendName;
@@ -120,8 +122,14 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
   for (const s of solvers) {
     if (!(s in PRESETS) || PRESETS[s].firstOrder) throw new RangeError(`petscml: reproduce burgers: '${String(s)}' is not one of the second-order presets (${BURGERS_SOLVERS.join(', ')})`);
   }
-  const setting: BurgersSetting = { ...BURGERS_SETTINGS[size], ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}) };
-  if (!Number.isInteger(setting.refEpochs) || setting.refEpochs < 1) throw new RangeError(`petscml: reproduce burgers: refEpochs must be a positive integer, got ${setting.refEpochs}`);
+  const setting: BurgersSetting = {
+    ...BURGERS_SETTINGS[size],
+    ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}),
+    ...(opts.halvingEpochs !== undefined ? { halvingEpochs: opts.halvingEpochs } : {}),
+  };
+  for (const k of ['refEpochs', 'halvingEpochs'] as const) {
+    if (!Number.isInteger(setting[k]) || setting[k] < 1) throw new RangeError(`petscml: reproduce burgers: ${k} must be a positive integer, got ${setting[k]}`);
+  }
   if (opts.budget !== undefined && !(Number.isInteger(opts.budget) && opts.budget >= 1)) {
     throw new RangeError(`petscml: reproduce burgers: budget must be a positive integer number of oracle calls, got ${opts.budget}`);
   }
