@@ -27,6 +27,8 @@ Options:
   --lr-halving N      REF's learning rate is halved every N epochs (default: the size's)
   --budget N          oracle calls of each second-order run (default: what REF used)
   --seed N            data and weight seed (default 1234)
+  --data FILE         the authors' burgers_data_R10.mat (a, u; or a .npz / HDF5 file with those
+                      names) instead of generated data: first rows train, last rows test, strided
   --backend NAME      tfjs backend (default: best available)
   --out DIR           logs, summary.md, results.json and the figure (default runs/burgers)
   --no-plot           do not draw the figure
@@ -46,7 +48,7 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
       args: own, allowPositionals: true, strict: true,
       options: {
         size: { type: 'string' }, solvers: { type: 'string' }, reference: { type: 'string' }, 'ref-epochs': { type: 'string' }, 'lr-halving': { type: 'string' },
-        budget: { type: 'string' }, seed: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
+        budget: { type: 'string' }, seed: { type: 'string' }, data: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
         'no-plot': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -81,6 +83,7 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
     halvingEpochs: values['lr-halving'] === undefined ? undefined : positiveInt('lr-halving', values['lr-halving'] as string, 0),
     budget: values.budget === undefined ? undefined : positiveInt('budget', values.budget as string, 0),
     seed: positiveInt('seed', values.seed as string | undefined, 1234),
+    data: values.data as string | undefined,
     backend: backend as never, plot: !values['no-plot'], progress: !values.quiet,
   });
   return r.runs.length ? 0 : 1;

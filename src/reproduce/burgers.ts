@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createTfjsFunction, initBackend, type BackendName } from '../functions';
 import { fno1d } from '../models';
-import { burgers1d } from '../problems';
+import { burgers1d, type ArrayDataset } from '../problems';
+import { loadArrays, toDataset } from '../data';
 import { createSolver, PRESETS, type PresetName } from '../solvers';
 import { JsonlLog, ProgressReporter, formatSummaryTable, type IterationRecord, type SummaryRecord, type HeaderRecord } from '../monitor';
 import { comm } from '../petsc';
@@ -66,6 +67,12 @@ export interface ReproduceBurgersOptions {
   halvingEpochs?: number;
   /** Seed of the data and of the initial weights (default 1234). */
   seed?: number;
+  /**
+   * The authors' file instead of generated data: `burgers_data_R10.mat` (variables `a`, `u`, samples
+   * by rows), or any .mat/.npz/HDF5 file with those names. As Lu et al. and the paper: the first
+   * `train` rows train, the last `test` rows test, every (points / resolution)-th point.
+   */
+  data?: string;
   backend?: BackendName;
   plot?: boolean;
   /** Progress lines on stderr (default true). */
@@ -142,7 +149,7 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
   await initBackend({ backend: opts.backend, quiet: true });
   const t0 = performance.now();
   let shown = -1;
-  const data = burgers1d({
+  const data = opts.data !== undefined ? await loadBurgersFile(opts.data, setting) : burgers1d({
     train: setting.train, test: setting.test, resolution: setting.resolution, simulationPoints: setting.simulationPoints, seed,
     onProgress: (done, total) => {
       const pct = Math.floor((100 * done) / total);
@@ -157,8 +164,9 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
   const batched = await createTfjsFunction({ model, loss: 'msre', data: data.train, batchSize: setting.batchSize, backend: opts.backend, quiet: true });
   const start = full.initialParameters();
   const backendName = full.backend.name;
-  say(`petscml reproduce burgers (${size}): u0 -> u(., 1), nu = ${data.nu}, s = ${setting.resolution} (simulated on ${setting.simulationPoints}), ` +
-    `${setting.train} training / ${setting.test} test samples (generated in ${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
+  const source = opts.data !== undefined ? `read from ${opts.data} in` : `nu = ${data.nu}, simulated on ${setting.simulationPoints} points, generated in`;
+  say(`petscml reproduce burgers (${size}): u0 -> u(., 1), s = ${setting.resolution}, ` +
+    `${setting.train} training / ${setting.test} test samples (${source} ${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
     `FNO-1D width ${setting.width}, ${setting.modes} modes, ${full.size} parameters; backend ${full.backend.name}; output in ${path.relative(process.cwd(), out) || '.'}`);
 
   const test = { data: data.test, metricName: 'mean relative error' };
@@ -240,6 +248,23 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
     }
   }
   return { setting, runs, headline, files, parameters: model.parameterCount };
+}
+
+async function loadBurgersFile(file: string, setting: BurgersSetting): Promise<{ train: ArrayDataset; test: ArrayDataset; nu: number | undefined }> {
+  const { a, u } = await loadArrays(file, ['a', 'u']);
+  const where = `petscml: reproduce burgers: ${file}`;
+  if (a.shape.length !== 2 || u.shape.length !== 2 || a.shape[0] !== u.shape[0] || a.shape[1] !== u.shape[1]) {
+    throw new RangeError(`${where}: 'a' and 'u' must be [samples, points] of one shape, got [${a.shape.join(', ')}] and [${u.shape.join(', ')}]`);
+  }
+  const [rows, points] = a.shape;
+  if (points % setting.resolution !== 0) throw new RangeError(`${where}: ${points} points cannot be strided to the resolution ${setting.resolution}`);
+  if (setting.train + setting.test > rows) throw new RangeError(`${where}: ${rows} samples, fewer than ${setting.train} training + ${setting.test} test`);
+  const stride = points / setting.resolution;
+  return {
+    train: toDataset(a, u, { first: 0, last: setting.train, stride }),
+    test: toDataset(a, u, { first: rows - setting.test, stride }),
+    nu: undefined,
+  };
 }
 
 function fmt(v: number | null): string {

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { zipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readLog } from '../../src/monitor';
 import { reproduceBurgers } from '../../src/reproduce';
@@ -49,6 +50,34 @@ describe('reproduceBurgers (tiny)', () => {
     expect(results.runs).toHaveLength(3);
     expect(lines.join('\n')).toMatch(/headline \(paper: TR-GN's test error at most 1\/10 of REF's/);
   }, 120_000);
+
+  it('trains on the authors\' variables a and u read from a file (--data), first rows train, last rows test, strided', async () => {
+    // a .npz with a and u as [40 samples, 64 points], float64 C order; tiny strides 64 -> 32
+    const npy = (values: Float64Array, shape: number[]) => {
+      let header = `{'descr': '<f8', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
+      while ((10 + header.length + 1) % 64) header += ' ';
+      header += '\n';
+      const out = new Uint8Array(10 + header.length + values.byteLength);
+      out.set([0x93, 78, 85, 77, 80, 89, 1, 0, header.length & 255, header.length >> 8]);
+      for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+      out.set(new Uint8Array(values.buffer), 10 + header.length);
+      return out;
+    };
+    const rows = 40, points = 64;
+    const a = Float64Array.from({ length: rows * points }, (_, k) => Math.sin(0.1 * k));
+    const u = a.map((v) => 0.01 * v * v + 0.001);
+    const file = path.join(dir, 'burgers.npz');
+    fs.writeFileSync(file, zipSync({ 'a.npy': npy(a, [rows, points]), 'u.npy': npy(u, [rows, points]) }));
+    const r = await reproduceBurgers({ size: 'tiny', out: path.join(dir, 'file'), solvers: ['tr-gn'], data: file, progress: false, plot: false, say: () => {} });
+    expect(r.runs[0].header.samples).toBe(20);
+    expect(r.runs[1].summary.iterations).toBeGreaterThan(0);
+    const bad = path.join(dir, 'bad.npz');
+    fs.writeFileSync(bad, zipSync({ 'a.npy': npy(a, [rows, points]) }));
+    await expect(reproduceBurgers({ size: 'tiny', out: dir, data: bad, progress: false })).rejects.toThrow(/'u'/);
+    const odd = path.join(dir, 'odd.npz');
+    fs.writeFileSync(odd, zipSync({ 'a.npy': npy(a.slice(0, 40 * 60), [40, 60]), 'u.npy': npy(u.slice(0, 40 * 60), [40, 60]) }));
+    await expect(reproduceBurgers({ size: 'tiny', out: dir, data: odd, progress: false })).rejects.toThrow(/60 points cannot be strided to the resolution 32/);
+  }, 60_000);
 
   it('refuses bad options by name', async () => {
     await expect(reproduceBurgers({ size: 'huge' as never, out: dir })).rejects.toThrow(/size must be tiny, small or paper, got 'huge'/);
