@@ -252,16 +252,14 @@ function inflatePrefix(file: string, compressed: Uint8Array, at: number): Uint8A
   return out;
 }
 
-function parseMatrixHeader(file: string, b: Uint8Array, at: number): Omit<MatElement, 'start' | 'end'> | null {
+/**
+ * Reads the subelements of a miMATRIX element one after another, from just past its 8-byte tag.
+ * A tag in the short form packs the byte count into its upper 16 bits and the data into 4 bytes.
+ */
+function subelements(b: Uint8Array, corrupt: (what: string) => never): () => { type: number; data: Uint8Array } {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const corrupt = (what: string): never => fail(file, `corrupt MAT-file: element at byte ${at}: ${what}`);
-  if (b.length < 8) corrupt('too short');
-  const type = view.getUint32(0, true);
-  if (type !== 14) corrupt(`expected a matrix (type 14), found type ${type}`);
-  if (view.getUint32(4, true) === 0) return null; // empty placeholder element
   let p = 8;
-  // a subelement tag in the short form packs its byte count into the upper 16 bits
-  const sub = (): { type: number; data: Uint8Array } => {
+  return () => {
     if (p + 8 > b.length) corrupt('subelement cut off');
     const word = view.getUint32(p, true);
     let t: number, n: number, start: number, next: number;
@@ -274,6 +272,16 @@ function parseMatrixHeader(file: string, b: Uint8Array, at: number): Omit<MatEle
     p = next;
     return { type: t, data: b.subarray(start, start + n) };
   };
+}
+
+function parseMatrixHeader(file: string, b: Uint8Array, at: number): Omit<MatElement, 'start' | 'end'> | null {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const corrupt = (what: string): never => fail(file, `corrupt MAT-file: element at byte ${at}: ${what}`);
+  if (b.length < 8) corrupt('too short');
+  const type = view.getUint32(0, true);
+  if (type !== 14) corrupt(`expected a matrix (type 14), found type ${type}`);
+  if (view.getUint32(4, true) === 0) return null; // empty placeholder element
+  const sub = subelements(b, corrupt);
   const flagsEl = sub();
   if (flagsEl.data.length < 8) corrupt('array flags too short');
   const flags = new DataView(flagsEl.data.buffer, flagsEl.data.byteOffset, 8).getUint32(0, true);
@@ -312,26 +320,13 @@ const MAT_DATA_TYPES: Record<number, { bytes: number; read: (v: DataView, at: nu
 
 /** The real part of one uncompressed miMATRIX element, in MATLAB's column-major storage order. */
 function decodeMatrix(file: string, b: Uint8Array, el: MatElement): Float64Array {
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const corrupt = (what: string): never => fail(file, `corrupt MAT-file: variable '${el.name}': ${what}`);
-  let p = 8;
-  const sub = (): { type: number; data: DataView; n: number } => {
-    if (p + 8 > b.length) corrupt('subelement cut off');
-    const word = view.getUint32(p, true);
-    let t: number, n: number, start: number, next: number;
-    if (word >>> 16 !== 0) {
-      t = word & 0xffff; n = word >>> 16; start = p + 4; next = p + 8;
-    } else {
-      t = word; n = view.getUint32(p + 4, true); start = p + 8; next = start + Math.ceil(n / 8) * 8;
-    }
-    if (start + n > b.length) corrupt('subelement cut off');
-    p = next;
-    return { type: t, data: new DataView(b.buffer, b.byteOffset + start, n), n };
-  };
+  const sub = subelements(b, corrupt);
   sub(); // array flags
   sub(); // dimensions (taken from the scan)
   sub(); // name
-  const real = sub();
+  const stored = sub();
+  const real = { type: stored.type, n: stored.data.length, data: new DataView(stored.data.buffer, stored.data.byteOffset, stored.data.length) };
   const kind = MAT_DATA_TYPES[real.type];
   if (!kind) fail(file, `variable '${el.name}' stores its values as MAT data type ${real.type}, which is not supported`, TypeError);
   const count = product(el.dims);
