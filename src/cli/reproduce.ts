@@ -75,9 +75,11 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
   }
   if (new Set(solvers).size !== solvers.length) throw new UsageError('--solvers lists a solver twice');
   const backend = values.backend as string | undefined;
-  const backends = ['tensorflow-gpu', 'tensorflow', 'petscml', 'wasm', 'cpu'];
-  if (backend !== undefined && !backends.includes(backend)) throw new UsageError(`--backend must be one of ${backends.join(', ')}, got '${backend}'`);
-  const r = await reproduceBurgers({
+  const { BACKEND_NAMES } = await import('../functions/backend');
+  if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
+    throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${backend}'`);
+  }
+  await reproduceBurgers({
     size: size as 'small', out: String(values.out ?? 'runs/burgers'), solvers: solvers as never, reference,
     refEpochs: values['ref-epochs'] === undefined ? undefined : positiveInt('ref-epochs', values['ref-epochs'] as string, 0),
     halvingEpochs: values['lr-halving'] === undefined ? undefined : positiveInt('lr-halving', values['lr-halving'] as string, 0),
@@ -86,5 +88,5 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
     data: values.data as string | undefined,
     backend: backend as never, plot: !values['no-plot'], progress: !values.quiet,
   });
-  return r.runs.length ? 0 : 1;
+  return 0;
 }

@@ -16,6 +16,12 @@ export function installCollective(c: Collective): void {
   installed = c;
 }
 
+/** This process's rank and the world's size. */
+export function world(): { rank: number; size: number } {
+  const c = collective();
+  return { rank: c.rank(), size: c.size() };
+}
+
 export function collective(): Collective {
   if (!installed) {
     throw new Error("petscml: no MPI layer is loaded: data-parallel work needs petscml's PETSc bindings (import from 'petscml', which loads them)");

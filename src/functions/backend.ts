@@ -40,7 +40,9 @@ export interface BackendChoice {
   readonly skipped: readonly string[];
 }
 
-const ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'petscml', 'wasm', 'cpu'];
+/** Every backend name, in the order of preference of 'auto'. */
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'petscml', 'wasm', 'cpu'];
+const ORDER = BACKEND_NAMES;
 const PACKAGE: Record<BackendName, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
   tensorflow: '@tensorflow/tfjs-node',
