@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { createTfjsFunction, initBackend, type BackendName } from '../functions';
 import { fno1d } from '../models';
 import { burgers1d, type ArrayDataset } from '../problems';
-import { loadArrays, toDataset } from '../data';
+import { loadArrays, shardBatches, shardData, toDataset } from '../data';
 import { createSolver, PRESETS, type PresetName } from '../solvers';
 import { JsonlLog, ProgressReporter, formatSummaryTable, type IterationRecord, type SummaryRecord, type HeaderRecord } from '../monitor';
 import { comm } from '../petsc';
@@ -160,8 +160,16 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
     },
   });
   const model = fno1d({ resolution: setting.resolution, width: setting.width, modes: setting.modes, seed });
-  const full = await createTfjsFunction({ model, loss: 'msre', data: data.train, backend: opts.backend, quiet: true });
-  const batched = await createTfjsFunction({ model, loss: 'msre', data: data.train, batchSize: setting.batchSize, backend: opts.backend, quiet: true });
+  // Under mpirun every rank makes the same data and keeps its shard of every (global) batch, as
+  // petscml train does: a full copy on each rank would count every sample once per rank.
+  const parallel = comm().size > 1;
+  const full = await createTfjsFunction({
+    model, loss: 'msre', backend: opts.backend, quiet: true, dataParallel: parallel, data: parallel ? shardData(data.train) : data.train,
+  });
+  const batched = await createTfjsFunction({
+    model, loss: 'msre', backend: opts.backend, quiet: true, dataParallel: parallel,
+    ...(parallel ? { data: shardBatches(data.train, { batchSize: setting.batchSize }) } : { data: data.train, batchSize: setting.batchSize }),
+  });
   const start = full.initialParameters();
   const backendName = full.backend.name;
   const source = opts.data !== undefined ? `read from ${opts.data} in` : `nu = ${data.nu}, simulated on ${setting.simulationPoints} points, generated in`;

@@ -108,6 +108,24 @@ describe('petscml reproduce', () => {
     expect(h.status).toBe(0);
     expect(h.stdout).toMatch(/--size NAME/);
   });
+  it('under mpirun -n 2 shards the data: REF\'s losses are those of one process (each sample counted once)', () => {
+    // This worker initialized MPI itself (the tests above): its singleton's OMPI_/PMIX_ variables
+    // would make the child mpirun join that job instead of starting one.
+    const env: NodeJS.ProcessEnv = { CI: '1', OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
+    for (const [k, v] of Object.entries(process.env)) if (!/^(OMPI_|PMIX_|OPAL_|ORTE_)/.test(k)) env[k] = v;
+    const args = ['reproduce', 'burgers', '--size', 'tiny', '--solvers', 'tr-gn', '--no-plot', '--quiet'];
+    const one = run([...args, '--out', path.join(dir, 'np1')]);
+    const two = spawnSync('mpirun', ['-n', '2', process.execPath, cli, ...args, '--out', path.join(dir, 'np2')], { encoding: 'utf8', env, timeout: 120_000 });
+    expect(one.status, one.stderr).toBe(0);
+    expect(two.status, two.stderr).toBe(0);
+    expect(two.stdout.match(/^solver\s+iters/gm)).toHaveLength(1); // rank 0 alone prints
+    const a = readLog(path.join(dir, 'np1', 'ref.jsonl')), b = readLog(path.join(dir, 'np2', 'ref.jsonl'));
+    expect(b.header.ranks).toBe(2);
+    expect(Math.abs(b.summary!.loss - a.summary!.loss) / a.summary!.loss).toBeLessThan(1e-5);
+    const t1 = readLog(path.join(dir, 'np1', 'tr-gn.jsonl')), t2 = readLog(path.join(dir, 'np2', 'tr-gn.jsonl'));
+    expect(Math.abs(t2.iterations[0].loss - t1.iterations[0].loss) / t1.iterations[0].loss).toBeLessThan(1e-6);
+  });
+
   it('runs the tiny size from the command line with the original scripts\' Adam as REF', () => {
     const out = path.join(dir, 'cli');
     const r = run(['reproduce', 'burgers', '--size', 'tiny', '--solvers', 'tr-gn', '--reference', 'adam-l2', '--no-plot', '--quiet', '--out', out]);
