@@ -186,7 +186,7 @@ describe('createSolver oracle-call budget', () => {
   it.each(['tr-gn', 'lbfgs', 'tr'] as const)('%s stops at the first iteration that reaches the budget, with reason ORACLE_BUDGET', (preset) => {
     const records: RunRecord[] = [];
     const budget = 120;
-    const s = createSolver(full, { preset, prefix: `bud${preset.replace('-', '')}_`, params: x0, epochs: 1000, budget: { oracleCalls: budget }, monitor: (r) => records.push(r) });
+    const s = createSolver(full, { preset, prefix: `bud${preset.replace('-', '')}_`, params: x0, epochs: 1000, budget: { oracleCalls: budget }, sharePrefix: true, monitor: (r) => records.push(r) });
     try {
       const r = s.solve();
       expect(r.summary.reason).toBe('ORACLE_BUDGET');
