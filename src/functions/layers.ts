@@ -113,3 +113,128 @@ export function fourierLayer1d(x: tf.Tensor3D, wRe: tf.Tensor3D, wIm: tf.Tensor3
     return tf.transpose(tf.reshape(y, [batch, cout, n]), [0, 2, 1]) as tf.Tensor3D;
   });
 }
+
+/**
+ * Fixed DFT matrices of the 3-D Fourier layer (CASES.md 1.4, the authors' `SpectralConv3d`) on an
+ * n1 x n2 x n3 grid. Kept frequencies: kx in {0..m1-1} u {n1-m1..n1-1}, ky likewise, kt in
+ * {0..m3-1} (rfftn puts the real-to-complex axis last). Each matrix acts on the last axis.
+ */
+export interface DftBasis3d {
+  readonly n: readonly [number, number, number];
+  readonly modes: readonly [number, number, number];
+  /** Along x and y (complex): forward e^{-i theta} as cos [n, 2m] and -sin; inverse e^{+i theta} / n as [2m, n]. */
+  readonly x: ComplexAxis;
+  readonly y: ComplexAxis;
+  /** Along t (real): the 1-D basis, forward rfft and the c_k-weighted C2R inverse. */
+  readonly t: DftBasis;
+  dispose(): void;
+}
+
+interface ComplexAxis {
+  readonly cos: tf.Tensor2D;
+  readonly negSin: tf.Tensor2D;
+  readonly invCos: tf.Tensor2D;
+  readonly invSin: tf.Tensor2D;
+}
+
+function complexAxis(n: number, m: number): ComplexAxis {
+  const k2 = 2 * m;
+  const cos = new Float32Array(n * k2), negSin = new Float32Array(n * k2);
+  const invCos = new Float32Array(k2 * n), invSin = new Float32Array(k2 * n);
+  for (let q = 0; q < k2; q++) {
+    const k = q < m ? q : n - k2 + q;
+    for (let j = 0; j < n; j++) {
+      const theta = (2 * Math.PI * ((k * j) % n)) / n;
+      const c = Math.cos(theta), s = Math.sin(theta);
+      cos[j * k2 + q] = c;
+      negSin[j * k2 + q] = -s;
+      invCos[q * n + j] = c / n;
+      invSin[q * n + j] = s / n;
+    }
+  }
+  return {
+    cos: tf.tensor2d(cos, [n, k2]), negSin: tf.tensor2d(negSin, [n, k2]),
+    invCos: tf.tensor2d(invCos, [k2, n]), invSin: tf.tensor2d(invSin, [k2, n]),
+  };
+}
+
+export function dftBasis3d(n: readonly [number, number, number], modes: readonly [number, number, number]): DftBasis3d {
+  for (let a = 0; a < 3; a++) {
+    if (!(Number.isInteger(n[a]) && Number.isInteger(modes[a]) && modes[a] >= 1 && 2 * modes[a] <= n[a])) {
+      throw new Error(`petscml: dftBasis3d needs 1 <= modes <= n/2 on every axis (n=[${n.join(', ')}], modes=[${modes.join(', ')}])`);
+    }
+  }
+  const x = complexAxis(n[0], modes[0]);
+  const y = complexAxis(n[1], modes[1]);
+  const t = dftBasis(n[2], modes[2]);
+  return {
+    n: [n[0], n[1], n[2]], modes: [modes[0], modes[1], modes[2]], x, y, t,
+    dispose() {
+      tf.dispose([x.cos, x.negSin, x.invCos, x.invSin, y.cos, y.negSin, y.invCos, y.invSin]);
+      t.dispose();
+    },
+  };
+}
+
+/** t @ m along the last axis of t, any rank. */
+function lastAxis(t: tf.Tensor, m: tf.Tensor2D): tf.Tensor {
+  const shape = t.shape.slice();
+  const n = shape[shape.length - 1];
+  shape[shape.length - 1] = m.shape[1];
+  return tf.reshape(tf.matMul(tf.reshape(t, [-1, n]) as tf.Tensor2D, m), shape);
+}
+
+/** (re + i im) times (c + i s) along the last axis. */
+function complexLastAxis(re: tf.Tensor, im: tf.Tensor, c: tf.Tensor2D, s: tf.Tensor2D): [tf.Tensor, tf.Tensor] {
+  return [
+    tf.sub(lastAxis(re, c), lastAxis(im, s)),
+    tf.add(lastAxis(re, s), lastAxis(im, c)),
+  ];
+}
+
+/** Number of kept modes of a 3-D Fourier layer: 2 m1 * 2 m2 * m3 (the authors' four corners). */
+export function fourierModes3d(modes: readonly [number, number, number]): number {
+  return 4 * modes[0] * modes[1] * modes[2];
+}
+
+/**
+ * 3-D Fourier layer as DFT matrix products: x [batch, n1, n2, n3, cin] -> [batch, n1, n2, n3, cout],
+ * equal to the authors' rfftn -> four corner weights -> irfftn. wRe, wIm: [M, cin, cout], M =
+ * fourierModes3d(modes), mode index (kt * 2 m2 + ky) * 2 m1 + kx over the kept frequencies in the
+ * order of DftBasis3d (low ones first, then n - m..n - 1).
+ */
+export function fourierLayer3d(x: tf.Tensor, wRe: tf.Tensor3D, wIm: tf.Tensor3D, basis: DftBasis3d): tf.Tensor {
+  return tf.tidy(() => {
+    if (x.rank !== 5) throw new Error(`petscml: fourierLayer3d expects [batch, n1, n2, n3, channels], got [${x.shape.join(', ')}]`);
+    const [batch, n1, n2, n3, cin] = x.shape;
+    const [b1, b2, b3] = basis.n;
+    if (n1 !== b1 || n2 !== b2 || n3 !== b3) throw new Error(`petscml: fourierLayer3d input grid is ${n1}x${n2}x${n3}, basis is ${b1}x${b2}x${b3}`);
+    const [m1, m2, m3] = basis.modes;
+    const k1 = 2 * m1, k2 = 2 * m2;
+    const modes = k1 * k2 * m3;
+    if (wRe.shape[0] !== modes || wRe.shape[1] !== cin) throw new Error(`petscml: fourierLayer3d weights are [${wRe.shape.join(', ')}], expected [${modes}, ${cin}, cout]`);
+    const cout = wRe.shape[2];
+    // Channels out of the way first, then each axis in turn moved last and transformed as a matMul.
+    const xc = tf.transpose(x, [0, 4, 1, 2, 3]); // [b, c, n1, n2, n3]
+    let re = lastAxis(xc, basis.t.cosT); // [b, c, n1, n2, m3]
+    let im = lastAxis(xc, basis.t.negSinT);
+    [re, im] = [tf.transpose(re, [0, 1, 2, 4, 3]), tf.transpose(im, [0, 1, 2, 4, 3])]; // [b, c, n1, m3, n2]
+    [re, im] = complexLastAxis(re, im, basis.y.cos, basis.y.negSin); // [b, c, n1, m3, k2]
+    [re, im] = [tf.transpose(re, [0, 1, 3, 4, 2]), tf.transpose(im, [0, 1, 3, 4, 2])]; // [b, c, m3, k2, n1]
+    [re, im] = complexLastAxis(re, im, basis.x.cos, basis.x.negSin); // [b, c, m3, k2, k1]
+    // Per-mode complex mixing as batched matMuls [M, b, cin] x [M, cin, cout] (no einsum: tfjs has
+    // no second derivative for it).
+    const toModes = (t: tf.Tensor) => tf.reshape(tf.transpose(t, [2, 3, 4, 0, 1]), [modes, batch, cin]) as tf.Tensor3D;
+    const reM = toModes(re), imM = toModes(im);
+    const outRe = tf.sub(tf.matMul(reM, wRe), tf.matMul(imM, wIm));
+    const outIm = tf.add(tf.matMul(reM, wIm), tf.matMul(imM, wRe));
+    const fromModes = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [m3, k2, k1, batch, cout]), [3, 4, 0, 1, 2]); // [b, o, m3, k2, k1]
+    [re, im] = complexLastAxis(fromModes(outRe), fromModes(outIm), basis.x.invCos, basis.x.invSin); // [b, o, m3, k2, n1]
+    [re, im] = [tf.transpose(re, [0, 1, 2, 4, 3]), tf.transpose(im, [0, 1, 2, 4, 3])]; // [b, o, m3, n1, k2]
+    [re, im] = complexLastAxis(re, im, basis.y.invCos, basis.y.invSin); // [b, o, m3, n1, n2]
+    [re, im] = [tf.transpose(re, [0, 1, 3, 4, 2]), tf.transpose(im, [0, 1, 3, 4, 2])]; // [b, o, n1, n2, m3]
+    // C2R along t: Re[Z e^{+i theta}] with the c_k weights already in the basis.
+    const y = tf.add(lastAxis(re, basis.t.invCos), lastAxis(im, basis.t.invSin)); // [b, o, n1, n2, n3]
+    return tf.transpose(y, [0, 2, 3, 4, 1]);
+  });
+}

@@ -15,7 +15,7 @@ import {
   createTfjsFunction, TfjsFunction, geluTanh, geluErf, rational, dftBasis, fourierLayer1d,
   meanSquaredRelativeError, stockGradientConfig, installedGradientConfig, type BackendName,
 } from '../../src/functions';
-import { fno1d } from '../../src/models';
+import { fno1d, fno3d } from '../../src/models';
 import { Tape, Node, M, acts, matmul, matmulConst, softmaxRows, mse, msre, reference } from './reference';
 
 export const TOL = 1e-5;
@@ -247,6 +247,93 @@ async function fnoCase(seed: number): Promise<Case> {
   return { fn, w, v, build, loss: (t, z) => msre(t, z, Y), dispose: () => model.dispose() } as Case;
 }
 
+/**
+ * The FNO-3D builder at toy size (4 x 4 grid, T_in 1 -> T 2, time padding 2, width 2, modes
+ * (1, 1, 2) so the high x/y corners count, 2 layers, decoded output, loss eq. 6) against a float64
+ * twin written from CASES.md 3.4 and 1.4 with direct sums over the grid: repeat + grid channels,
+ * fc0, zero padding in time, rfftn corners + mixing + irfftn and 1x1x1 convolution per layer, crop,
+ * fc1 + GELU, fc2, decoder.
+ */
+async function fno3dCase(seed: number): Promise<Case & { dispose(): void }> {
+  const B = 2; const s = 4; const tIn = 1; const tOut = 2; const pad = 2; const W = 2; const L = 2; const P = 2;
+  const modes = [1, 1, 2]; const nt = tOut + pad;
+  const r = rng(seed);
+  const outPoints = s * s * tOut;
+  const xs = randArray(B * s * s * tIn, r);
+  const ys = randArray(B * outPoints, r);
+  const mean = randArray(outPoints, r, 0.3); const std = Float64Array.from(randArray(outPoints, r, 0.5), (v) => 1 + v);
+  const model = fno3d({ resolution: s, inputSteps: tIn, outputSteps: tOut, padding: pad, width: W, modes: [1, 1, 2], layers: L, projection: P, seed, decode: { mean, std } });
+  const fn = await createTfjsFunction({ quiet: true, model, loss: meanSquaredRelativeError,
+    data: { x: { values: xs, shape: [B, s * s * tIn] }, y: { values: ys, shape: [B, outPoints] } } });
+  const w = randArray(fn.size, r, 0.8);
+  const v = randArray(fn.size, r);
+  const entries = new Map(fn.layout.entries.map((e) => [e.name, e]));
+  const X = toRows(xs, B, s * s * tIn); const Y = toRows(ys, B, outPoints);
+  const K1 = 2 * modes[0]; const K2 = 2 * modes[1];
+  const freq = (q: number, m: number, n: number) => (q < m ? q : n - 2 * m + q);
+  const kept: { mode: number; kx: number; ky: number; kt: number }[] = [];
+  for (let qt = 0; qt < modes[2]; qt++) for (let qy = 0; qy < K2; qy++) for (let qx = 0; qx < K1; qx++) {
+    kept.push({ mode: (qt * K2 + qy) * K1 + qx, kx: freq(qx, modes[0], s), ky: freq(qy, modes[1], s), kt: qt });
+  }
+  const lin = (n: number, j: number) => j / (n - 1);
+  const build = (t: Tape, p: Node[]): M => {
+    const at = (name: string) => {
+      const e = entries.get(name);
+      if (!e) throw new Error(`no parameter ${name}`);
+      return (...idx: number[]) => {
+        let k = 0;
+        for (let d = 0; d < idx.length; d++) k = k * e.shape[d] + idx[d];
+        return p[e.offset + k];
+      };
+    };
+    const dense = (h: Node[], name: string, nOut: number) => {
+      const wt = at(`${name}_w`); const b = at(`${name}_b`);
+      return Array.from({ length: nOut }, (_, o) => t.add(t.sum(h.map((hi, i) => t.mul(hi, wt(i, o)))), b(o)));
+    };
+    const cells: [number, number, number][] = [];
+    for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) for (let l = 0; l < nt; l++) cells.push([i, j, l]);
+    const cell = (i: number, j: number, l: number) => (i * s + j) * nt + l;
+    return X.map((row) => {
+      let h: Node[][] = cells.map(([i, j, l]) => {
+        if (l >= tOut) return Array.from({ length: W }, () => t.const(0));
+        const inp = [...Array.from({ length: tIn }, (_, k) => t.const(row[(i * s + j) * tIn + k])), t.const(lin(s, i)), t.const(lin(s, j)), t.const(lin(tOut, l))];
+        return dense(inp, 'fc0', W);
+      });
+      for (let layer = 0; layer < L; layer++) {
+        const wr = at(`k${layer}_re`); const wi = at(`k${layer}_im`);
+        const spec = kept.map(({ mode, kx, ky, kt }) => {
+          const th = (i: number, j: number, l: number) => 2 * Math.PI * (kx * i / s + ky * j / s + kt * l / nt);
+          const re = Array.from({ length: W }, (_, c) => t.sum(cells.map(([i, j, l]) => t.scale(h[cell(i, j, l)][c], Math.cos(th(i, j, l))))));
+          const im = Array.from({ length: W }, (_, c) => t.sum(cells.map(([i, j, l]) => t.scale(h[cell(i, j, l)][c], -Math.sin(th(i, j, l))))));
+          const yRe = Array.from({ length: W }, (_, o) => t.sum(re.map((xr, c) => t.sub(t.mul(xr, wr(mode, c, o)), t.mul(im[c], wi(mode, c, o))))));
+          const yIm = Array.from({ length: W }, (_, o) => t.sum(re.map((xr, c) => t.add(t.mul(xr, wi(mode, c, o)), t.mul(im[c], wr(mode, c, o))))));
+          return { kx, ky, kt, yRe, yIm, th };
+        });
+        h = cells.map(([i, j, l]) => {
+          const local = dense(h[cell(i, j, l)], `w${layer}`, W);
+          return local.map((z, o) => {
+            const terms: Node[] = [z];
+            for (const m of spec) {
+              const c = (m.kt === 0 ? 1 : 2) / (s * s * nt); const th = m.th(i, j, l);
+              terms.push(t.scale(m.yRe[o], c * Math.cos(th)), t.scale(m.yIm[o], -c * Math.sin(th)));
+            }
+            const sum = t.sum(terms);
+            return layer < L - 1 ? acts.geluErf(t, sum) : sum;
+          });
+        });
+      }
+      const out: Node[] = [];
+      for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) for (let l = 0; l < tOut; l++) {
+        const z = dense(dense(h[cell(i, j, l)], 'fc1', P).map((q) => acts.geluErf(t, q)), 'fc2', 1)[0];
+        const q = (i * s + j) * tOut + l;
+        out.push(t.add(t.scale(z, std[q] + 1e-5), t.const(mean[q])));
+      }
+      return out;
+    });
+  };
+  return { fn, w, v, build, loss: (t, z) => msre(t, z, Y), dispose: () => model.dispose() };
+}
+
 function check(c: Case) {
   const ref = reference(c.w, c.v, c.build, c.loss);
   const g = new Float64Array(c.fn.size);
@@ -300,6 +387,13 @@ export function defineDerivativeSuite(backend: BackendName) {
       const c = await fnoCase(13);
       const e = check(c);
       (c as Case & { dispose(): void }).dispose();
+      expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+    });
+
+    it('the FNO-3D builder (3-D spectral layers with corner modes, time padding, decoder, loss eq. 6)', async () => {
+      const c = await fno3dCase(17);
+      const e = check(c);
+      c.dispose();
       expect(Math.max(e.f, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
     });
 
