@@ -47,6 +47,8 @@ export interface HeaderRecord {
   /** ISO 8601 start time. */
   started: string;
   petscmlVersion: string;
+  /** Where a warm-started run's counts begin (createSolver's warmStart). */
+  warmStart?: { oracleCalls: number; epochs: number };
 }
 
 export interface IterationRecord {

@@ -69,6 +69,12 @@ export interface SolverOptions {
    * Whichever of epochs and budget comes first ends the run.
    */
   budget?: { oracleCalls: number };
+  /**
+   * This run continues earlier training from `params` (the paper's hybrid start: some epochs of a
+   * first-order method, then a second-order one): its records and summary count oracle calls and
+   * epochs on from these values, and `budget` bounds the total, the earlier work included.
+   */
+  warmStart?: { oracleCalls: number; epochs?: number };
   test?: TestSet;
   /** Called with every record (header, iterations, summary). */
   monitor?: (record: RunRecord) => void;
@@ -215,9 +221,10 @@ function numberOption(o: Options, name: string, fallback: number, check: (v: num
 /** Every key SolverOptions has: anything else is a typo that would be silently ignored. */
 const SOLVER_OPTION_KEYS = [
   'preset', 'cfg', 'prefix', 'label', 'params', 'hessian', 'epochs', 'budget', 'test', 'monitor', 'log', 'progress', 'sinks',
-  'allRanks', 'sharePrefix',
+  'allRanks', 'sharePrefix', 'warmStart',
 ] as const;
 const BUDGET_KEYS = ['oracleCalls'] as const;
+const WARM_START_KEYS = ['oracleCalls', 'epochs'] as const;
 const TEST_KEYS = ['data', 'metric', 'metricName', 'every'] as const;
 
 function checkKeys(where: string, o: object, known: readonly string[]): void {
@@ -410,6 +417,21 @@ export class Solver {
       checkKeys('createSolver: budget', opts.budget, BUDGET_KEYS);
       checkCount('createSolver: budget.oracleCalls', opts.budget.oracleCalls);
     }
+    if (opts.warmStart !== undefined) {
+      const w = opts.warmStart;
+      if (w === null || typeof w !== 'object') throw argError('createSolver: warmStart', '{ oracleCalls: number, epochs?: number }', w);
+      checkKeys('createSolver: warmStart', w, WARM_START_KEYS);
+      for (const k of WARM_START_KEYS) {
+        const v = w[k];
+        if (v === undefined && k === 'epochs') continue;
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+          throw new RangeError(`petscml: createSolver: warmStart.${k} must be a finite number >= 0, got ${typeof v === 'string' ? `'${v}'` : String(v)}`);
+        }
+      }
+      if (opts.budget !== undefined && opts.budget.oracleCalls <= w.oracleCalls) {
+        throw new RangeError(`petscml: createSolver: budget.oracleCalls (${opts.budget.oracleCalls}) counts the warm start too and must exceed warmStart.oracleCalls (${w.oracleCalls})`);
+      }
+    }
     if (opts.test !== undefined) {
       const t = opts.test;
       if (!t || typeof t !== 'object' || !t.data) throw argError('createSolver: test', '{ data: {x, y}, metric?, every? }', t);
@@ -506,6 +528,7 @@ export class Solver {
         JSON.stringify(Object.fromEntries(Object.entries(cfg).sort(([a], [c]) => a.localeCompare(c)))),
         JSON.stringify(sorted), opts.test ? `every ${opts.test.every ?? batches}` : 'none', vectorFingerprint(start),
         opts.budget?.oracleCalls ?? 'none',
+        opts.warmStart ? `${opts.warmStart.oracleCalls} calls, ${opts.warmStart.epochs ?? 0} epochs` : 'none',
       ],
     };
   }
@@ -654,6 +677,8 @@ export class Solver {
     const metric = test?.metric ?? meanRelativeError;
     const oracle0 = fn.counts?.oracleCalls ?? 0;
     const budget = this.opts.budget?.oracleCalls;
+    const warmCalls = this.opts.warmStart?.oracleCalls ?? 0;
+    const warmEpochs = this.opts.warmStart?.epochs ?? 0;
     let overBudget = false;
     const records: IterationRecord[] = [];
     let log: JsonlLog | undefined;
@@ -688,9 +713,9 @@ export class Solver {
         }
         const trainLoss = this.batchesPerEpoch === 1 ? s.f : s.iteration % this.batchesPerEpoch === 0 ? this.datasetLoss(this.fullParameters()) : null;
         const r: IterationRecord = {
-          type: 'iteration', iteration: s.iteration, epoch: s.iteration / this.batchesPerEpoch, loss: s.f, trainLoss, gradNorm: s.gnorm,
+          type: 'iteration', iteration: s.iteration, epoch: warmEpochs + s.iteration / this.batchesPerEpoch, loss: s.f, trainLoss, gradNorm: s.gnorm,
           testMetric, counts: this.counts(c),
-          oracleCalls: fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c),
+          oracleCalls: warmCalls + (fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c)),
           trustRadius: s.trustRadius > 0 ? s.trustRadius : null,
           stepLength: s.stepLength !== undefined && this.tao.type !== 'ntr' ? s.stepLength : null,
           time: (performance.now() - t0) / 1000,
@@ -723,6 +748,7 @@ export class Solver {
           parameters: this.fn.size, samples: this.samples, batchesPerEpoch: this.batchesPerEpoch,
           metric: test ? (test.metricName ?? (test.metric ? 'metric' : 'mean relative error')) : undefined,
           options, ranks: comm().size, started: new Date().toISOString(), petscmlVersion: version,
+          ...(this.opts.warmStart ? { warmStart: { oracleCalls: warmCalls, epochs: warmEpochs } } : {}),
         };
         emit(header);
         status = this.tao.solve();
@@ -731,7 +757,7 @@ export class Solver {
       const x = this.fullParameters();
       fn.setParameters?.(x);
       const c = this.tao.counts;
-      const oracleCalls = fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c);
+      const oracleCalls = warmCalls + (fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c));
       // The loss of the whole training set: TAO's last f with full batches.
       const loss = this.batchesPerEpoch > 1 ? this.datasetLoss(x) : status.f;
       const finalMetric = test ? fn.evaluate!(x, test.data, metric) : null;
@@ -739,7 +765,7 @@ export class Solver {
       const metrics = records.map((r) => r.testMetric).filter((m): m is number => m !== null);
       if (finalMetric !== null) metrics.push(finalMetric);
       const summary: SummaryRecord = {
-        type: 'summary', iterations: status.iterations, epochs: status.iterations / this.batchesPerEpoch, loss,
+        type: 'summary', iterations: status.iterations, epochs: warmEpochs + status.iterations / this.batchesPerEpoch, loss,
         minLoss: Math.min(loss, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
         testMetric: finalMetric ?? lastMetric, minTestMetric: metrics.length ? Math.min(...metrics) : null,
         oracleCalls, counts: this.counts(c), time,
@@ -778,7 +804,7 @@ export class Solver {
 /** The fields every rank must agree on before a solver is built (see agree.ts). */
 const AGREED_FIELDS = [
   'preset', 'tao_type', 'prefix', 'hessian', 'epochs', 'tao_max_it', 'mini-batches per epoch', 'parameter count (fn.size)',
-  'cfg', 'options under the prefix', 'test set', 'params (initial parameters)', 'budget (oracle calls)',
+  'cfg', 'options under the prefix', 'test set', 'params (initial parameters)', 'budget (oracle calls)', 'warmStart',
 ] as const;
 
 interface Plan {

@@ -234,6 +234,49 @@ describe('createSolver oracle-call budget', () => {
   });
 });
 
+describe('createSolver warm start (hybrid runs)', () => {
+  it('counts oracle calls and epochs on from the warm start, and the budget bounds the total', () => {
+    const adam = createSolver(full, { preset: 'adam', prefix: 'warmadam_', params: x0, epochs: 5 });
+    let warm: ReturnType<typeof adam.solve>;
+    try {
+      warm = adam.solve();
+    } finally {
+      adam.destroy();
+    }
+    const calls = warm.summary.oracleCalls;
+    expect(calls).toBeGreaterThan(0);
+    const budget = Math.ceil(calls) + 60;
+    const cold = createSolver(full, { preset: 'tr-gn', prefix: 'warmtr_', params: warm.x, epochs: 1000, budget: { oracleCalls: budget - calls }, sharePrefix: true });
+    const hot = createSolver(full, { preset: 'tr-gn', prefix: 'warmtr_', params: warm.x, epochs: 1000, budget: { oracleCalls: budget }, sharePrefix: true,
+      warmStart: { oracleCalls: calls, epochs: warm.summary.epochs } });
+    try {
+      const a = cold.solve();
+      const b = hot.solve();
+      // the same iterations, shifted by the warm start's counts
+      expect(b.records.map((r) => r.iteration)).toEqual(a.records.map((r) => r.iteration));
+      b.records.forEach((r, i) => {
+        expect(r.oracleCalls).toBeCloseTo(a.records[i].oracleCalls + calls, 9);
+        expect(r.epoch).toBeCloseTo(a.records[i].epoch + 5, 9);
+      });
+      expect(b.summary.reason).toBe('ORACLE_BUDGET');
+      expect(b.summary.oracleCalls).toBeGreaterThanOrEqual(budget);
+      expect(b.summary.oracleCalls).toBeCloseTo(a.summary.oracleCalls + calls, 9);
+      expect(b.summary.epochs).toBeCloseTo(a.summary.epochs + 5, 9);
+      expect(b.header.warmStart).toEqual({ oracleCalls: calls, epochs: 5 });
+      expect(b.summary.loss).toBe(a.summary.loss);
+    } finally {
+      cold.destroy();
+      hot.destroy();
+    }
+  });
+  it('refuses a bad warm start by name', () => {
+    expect(() => createSolver(full, { warmStart: { oracleCalls: -1 } })).toThrow(/warmStart.oracleCalls must be a finite number >= 0, got -1/);
+    expect(() => createSolver(full, { warmStart: { oracleCalls: 5, epochs: NaN } })).toThrow(/warmStart.epochs must be a finite number >= 0/);
+    expect(() => createSolver(full, { warmStart: { calls: 5 } as never })).toThrow(/warmStart: unknown option 'calls'/);
+    expect(() => createSolver(full, { warmStart: { oracleCalls: 50 }, budget: { oracleCalls: 40 } })).toThrow(/budget.oracleCalls \(40\) counts the warm start too/);
+  });
+});
+
 describe('createSolver logs', () => {
   it('writes header, one record per iteration and a summary to a JSON-lines log', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-create-'));
