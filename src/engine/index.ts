@@ -173,7 +173,7 @@ function broadcastStrides(shape: readonly number[], outShape: readonly number[])
 
 const UNARY: Record<string, number> = {
   Neg: 0, Exp: 1, Log: 2, Tanh: 3, Sigmoid: 4, Relu: 5, Square: 6, Sqrt: 7, Abs: 8, Sin: 9, Cos: 10, Elu: 11,
-  Softplus: 12, Rsqrt: 14, Reciprocal: 15, Sign: 16, Log1p: 18, Expm1: 19,
+  Softplus: 12, Erf: 13, Rsqrt: 14, Reciprocal: 15, Sign: 16, Log1p: 18, Expm1: 19,
 };
 
 function unary(op: number): Impl {
