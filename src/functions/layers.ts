@@ -37,8 +37,12 @@ export function rational(x: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   });
 }
 
-/** The paper's initialization, the best (3, 2) rational approximation of ReLU on [-1, 1]. */
-export const RATIONAL_RELU_INIT = { a: [1.1915, 1.5957, 0.5, 0.0218], b: [2.383, 0.0, 1.0] } as const;
+/**
+ * The paper's initialization, the best (3, 2) rational approximation of ReLU on [-1, 1], in
+ * rational()'s order, lowest power first: P = 0.0218 + 0.5 z + 1.5957 z^2 + 1.1915 z^3,
+ * Q = 1 + 0 z + 2.383 z^2 (the authors store them highest power first, as polyval does).
+ */
+export const RATIONAL_RELU_INIT = { a: [0.0218, 0.5, 1.5957, 1.1915], b: [1.0, 0.0, 2.383] } as const;
 
 /** Fixed real DFT matrices for `n` points truncated to `modes` frequencies (modes <= n/2). */
 export interface DftBasis {

@@ -15,7 +15,7 @@ import {
   createTfjsFunction, TfjsFunction, geluTanh, geluErf, rational, dftBasis, fourierLayer1d,
   meanSquaredRelativeError, stockGradientConfig, installedGradientConfig, type BackendName,
 } from '../../src/functions';
-import { fno1d, fno3d } from '../../src/models';
+import { deeponet, fno1d, fno3d, greenLearning, podBasis, podDeeponet } from '../../src/models';
 import { Tape, Node, M, acts, matmul, matmulConst, softmaxRows, mse, msre, reference } from './reference';
 
 export const TOL = 1e-5;
@@ -334,6 +334,116 @@ async function fno3dCase(seed: number): Promise<Case & { dispose(): void }> {
   return { fn, w, v, build, loss: (t, z) => msre(t, z, Y), dispose: () => model.dispose() };
 }
 
+// ---- DeepONet, POD-DeepONet and GreenLearning builders (src/models/deeponet.ts, pod.ts,
+// greenlearning.ts) at toy size, each against a float64 twin written from CASES.md 4.4, 5.4, 6.4.
+
+/** Parameter `name` of a function model's layout as a row-major index function into the tape's inputs. */
+function layoutParam(fn: TfjsFunction, p: Node[], name: string): (...idx: number[]) => Node {
+  const e = fn.layout.entries.find((x) => x.name === name);
+  if (!e) throw new Error(`no parameter ${name}`);
+  return (...idx: number[]) => {
+    let k = 0;
+    for (let d = 0; d < idx.length; d++) k = k * e.shape[d] + idx[d];
+    return p[e.offset + k];
+  };
+}
+
+/** h W + b on the tape, for a layout's `${name}_w` [in, out] and `${name}_b` [out]. */
+function layoutDense(t: Tape, fn: TfjsFunction, p: Node[], name: string, h: Node[], nOut: number): Node[] {
+  const wt = layoutParam(fn, p, `${name}_w`); const b = layoutParam(fn, p, `${name}_b`);
+  return Array.from({ length: nOut }, (_, o) => t.add(t.sum(h.map((hi, i) => t.mul(hi, wt(i, o)))), b(o)));
+}
+
+/**
+ * The unstacked DeepONet (m = 3 sensors, (x, t), width 3, depth 2, MSE): branch hidden layer
+ * activated and output linear, trunk activated on both layers, sum_k b_k t_k + b0.
+ */
+async function deeponetCase(act: 'relu' | 'tanh', seed: number): Promise<Case> {
+  const m = 3; const d = 2; const W = 3; const rows = 4;
+  const r = rng(seed);
+  const xs = Float64Array.from({ length: rows * (m + d) }, (_, i) => (i % (m + d) < m ? r() : 0.5 * (r() + 1)));
+  const ys = randArray(rows, r);
+  const model = deeponet({ sensors: m, coordinates: d, width: W, depth: 2, activation: act, seed });
+  const fn = await createTfjsFunction({ quiet: true, model, loss: 'mse',
+    data: { x: { values: xs, shape: [rows, m + d] }, y: { values: ys, shape: [rows, 1] } } });
+  const w = randArray(fn.size, r, 0.8);
+  const v = randArray(fn.size, r);
+  const X = toRows(xs, rows, m + d); const Y = toRows(ys, rows, 1);
+  const build = (t: Tape, p: Node[]): M => X.map((row) => {
+    const a = (h: Node[]) => h.map((z) => acts[act](t, z));
+    const u = row.slice(0, m).map((c) => t.const(c)); const y = row.slice(m).map((c) => t.const(c));
+    const b = layoutDense(t, fn, p, 'branch1', a(layoutDense(t, fn, p, 'branch0', u, W)), W);
+    const tr = a(layoutDense(t, fn, p, 'trunk1', a(layoutDense(t, fn, p, 'trunk0', y, W)), W));
+    return [t.add(t.sum(b.map((bk, k) => t.mul(bk, tr[k]))), layoutParam(fn, p, 'b0')(0))];
+  });
+  return { fn, w, v, build, loss: (t, z) => mse(t, z, Y), dispose: () => model.dispose() } as Case;
+}
+
+/**
+ * The POD-DeepONet (3 sensors, branch [3, 4, p], ReLU, MSE) on a POD basis of 6 random samples of
+ * 5 points; the twin applies the authors' (b . (basis sqrt(points))^T) / p + mean in float64.
+ */
+async function podDeeponetCase(seed: number): Promise<Case> {
+  const m = 3; const points = 5; const W = 4; const rows = 4;
+  const r = rng(seed);
+  const pod = podBasis(randArray(6 * points, r), 6, points, { varianceExplained: 0.99 });
+  const xs = randArray(rows * m, r);
+  const ys = randArray(rows * points, r);
+  const model = podDeeponet({ sensors: m, basis: pod, width: W, seed });
+  const fn = await createTfjsFunction({ quiet: true, model, loss: 'mse',
+    data: { x: { values: xs, shape: [rows, m] }, y: { values: ys, shape: [rows, points] } } });
+  const w = randArray(fn.size, r, 0.8);
+  const v = randArray(fn.size, r);
+  const X = toRows(xs, rows, m); const Y = toRows(ys, rows, points);
+  const build = (t: Tape, p: Node[]): M => X.map((row) => {
+    const h = layoutDense(t, fn, p, 'branch0', row.map((c) => t.const(c)), W).map((z) => acts.relu(t, z));
+    const b = layoutDense(t, fn, p, 'branch1', h, pod.p);
+    return Array.from({ length: points }, (_, j) => t.add(
+      t.scale(t.sum(b.map((bk, k) => t.scale(bk, pod.basis[j * pod.p + k] * Math.sqrt(points)))), 1 / pod.p),
+      t.const(pod.mean[j])));
+  });
+  return { fn, w, v, build, loss: (t, z) => mse(t, z, Y), dispose: () => model.dispose() } as Case;
+}
+
+/**
+ * GreenLearning at s = 3 (an 81-point 4-D grid), width 3, 2 hidden layers with their own rational
+ * activations, loss eq. 6: G from the MLP on (t_i, t_j, t_k, t_l), u_q = sum_p f_p G[p, q] / s^2.
+ */
+async function greenLearningCase(seed: number): Promise<Case> {
+  const s = 3; const W = 3; const L = 2; const B = 2; const n = s * s;
+  const r = rng(seed);
+  const xs = randArray(B * n, r);
+  const ys = randArray(B * n, r);
+  const model = greenLearning({ resolution: s, width: W, depth: L, seed });
+  const fn = await createTfjsFunction({ quiet: true, model, loss: meanSquaredRelativeError,
+    data: { x: { values: xs, shape: [B, n] }, y: { values: ys, shape: [B, n] } } });
+  const w = randArray(fn.size, r, 0.8);
+  // Rational coefficients near the ReLU fit; Q = b0 + b1 z + b2 z^2 keeps no real root (b1^2 < 4 b0 b2).
+  for (const e of fn.layout.entries) {
+    const base = e.name.endsWith('_a') ? [0.0218, 0.5, 1.5957, 1.1915] : e.name.endsWith('_b') && e.name.startsWith('r') ? [1.0, 0.1, 2.383] : undefined;
+    if (base) base.forEach((c, i) => { w[e.offset + i] = c * (1 + 0.1 * r()); });
+  }
+  const v = randArray(fn.size, r);
+  const X = toRows(xs, B, n); const Y = toRows(ys, B, n);
+  const build = (t: Tape, p: Node[]): M => {
+    const rat = (l: number, x: Node) => {
+      const A = layoutParam(fn, p, `r${l}_a`); const Bq = layoutParam(fn, p, `r${l}_b`);
+      const x2 = t.mul(x, x); const x3 = t.mul(x2, x);
+      const P = t.sum([A(0), t.mul(A(1), x), t.mul(A(2), x2), t.mul(A(3), x3)]);
+      const Q = t.sum([Bq(0), t.mul(Bq(1), x), t.mul(Bq(2), x2)]);
+      return t.div(P, Q);
+    };
+    const c = (i: number) => i / (s - 1);
+    const G = Array.from({ length: n }, (_, pp) => Array.from({ length: n }, (_, q) => {
+      let h = [c(Math.floor(pp / s)), c(pp % s), c(Math.floor(q / s)), c(q % s)].map((x) => t.const(x));
+      for (let l = 0; l < L; l++) h = layoutDense(t, fn, p, `fc${l}`, h, W).map((z) => rat(l, z));
+      return layoutDense(t, fn, p, `fc${L}`, h, 1)[0];
+    }));
+    return X.map((f) => Array.from({ length: n }, (_, q) => t.scale(t.sum(f.map((fp, pp) => t.scale(G[pp][q], fp))), 1 / n)));
+  };
+  return { fn, w, v, build, loss: (t, z) => msre(t, z, Y), dispose: () => model.dispose() } as Case;
+}
+
 function check(c: Case) {
   const ref = reference(c.w, c.v, c.build, c.loss);
   const g = new Float64Array(c.fn.size);
@@ -441,6 +551,30 @@ export function defineDerivativeSuite(backend: BackendName) {
       const H = c.fn.hessian('exact'); H.setPoint(c.w); H.apply(c.v, hv);
       expect(relErr(hv, ref.hv)).toBeLessThan(TOL);
       c.fn.dispose();
+    });
+
+    // ---- DeepONet, POD-DeepONet and GreenLearning builders
+    for (const [i, act] of (['relu', 'tanh'] as const).entries()) {
+      it(`the DeepONet builder (${act}; linear branch output, activated trunk output, b0)`, async () => {
+        const c = await deeponetCase(act, 41 + i);
+        const e = check(c);
+        (c as Case & { dispose(): void }).dispose();
+        expect(Math.max(e.f, e.f0, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+      });
+    }
+
+    it('the POD-DeepONet builder (fixed POD basis, / p + mean)', async () => {
+      const c = await podDeeponetCase(43);
+      const e = check(c);
+      (c as Case & { dispose(): void }).dispose();
+      expect(Math.max(e.f, e.f0, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
+    });
+
+    it('the GreenLearning builder (4-D grid MLP, trainable rational activations, quadrature, loss eq. 6)', async () => {
+      const c = await greenLearningCase(44);
+      const e = check(c);
+      (c as Case & { dispose(): void }).dispose();
+      expect(Math.max(e.f, e.f0, e.g, e.hv, e.gnv)).toBeLessThan(TOL);
     });
   });
 }
