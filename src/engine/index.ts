@@ -348,6 +348,91 @@ const fusedMatMul: Impl = ({ inputs, backend, attrs }) => {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Copies: Slice, PadV2 and Tile as block copies over the longest contiguous runs. These need no
+// C++: a typed-array copy of a run is a memcpy. The cpu backend's versions index element by
+// element through a TensorBuffer (3.2 s for one time-axis crop of an FNO-3D batch, against
+// milliseconds here).
+
+const rowStrides = (shape: readonly number[]): number[] => {
+  const st = new Array<number>(shape.length);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) { st[d] = s; s *= shape[d]; }
+  return st;
+};
+
+/** Copies the box `box` at `from` in src (shape sShape) to `to` in dst (shape dShape). */
+function copyBox(src: Float32Array, sShape: readonly number[], from: readonly number[],
+  dst: Float32Array, dShape: readonly number[], to: readonly number[], box: readonly number[]): void {
+  const rank = box.length;
+  if (box.some((n) => n === 0)) return;
+  const ss = rowStrides(sShape), ds = rowStrides(dShape);
+  // Trailing axes the box spans whole in both arrays join the innermost run.
+  let run = 1;
+  let outer = rank - 1;
+  while (outer >= 0) {
+    run *= box[outer];
+    const whole = box[outer] === sShape[outer] && box[outer] === dShape[outer];
+    outer--;
+    if (!whole) break;
+  }
+  let sBase = 0, dBase = 0;
+  for (let d = 0; d < rank; d++) { sBase += from[d] * ss[d]; dBase += to[d] * ds[d]; }
+  const idx = new Array<number>(outer + 1).fill(0);
+  for (;;) {
+    let so = sBase, dO = dBase;
+    for (let d = 0; d <= outer; d++) { so += idx[d] * ss[d]; dO += idx[d] * ds[d]; }
+    if (run >= 16) dst.set(src.subarray(so, so + run), dO);
+    else for (let k = 0; k < run; k++) dst[dO + k] = src[so + k];
+    let d = outer;
+    while (d >= 0 && ++idx[d] === box[d]) idx[d--] = 0;
+    if (d < 0) return;
+  }
+}
+
+const slice: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.x;
+  const xv = values(backend, x);
+  if (!xv) return undefined;
+  const [begin, sz] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, attrs!.begin as number[], attrs!.size as number[]);
+  tf.slice_util.assertParamsValid(x as unknown as tf.Tensor, begin, sz);
+  const o = alloc(backend, size(sz));
+  copyBox(xv, x.shape, begin, o, sz, sz.map(() => 0), sz);
+  return out(backend, sz.slice(), o);
+};
+
+const padV2: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.x;
+  const xv = values(backend, x);
+  if (!xv) return undefined;
+  const paddings = attrs!.paddings as [number, number][];
+  const shape = x.shape.map((n, d) => paddings[d][0] + n + paddings[d][1]);
+  const o = alloc(backend, size(shape));
+  o.fill((attrs!.constantValue as number) ?? 0);
+  copyBox(xv, x.shape, x.shape.map(() => 0), o, shape, paddings.map((p) => p[0]), x.shape);
+  return out(backend, shape, o);
+};
+
+const tile: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.x;
+  const xv = values(backend, x);
+  if (!xv) return undefined;
+  const reps = attrs!.reps as number[];
+  if (reps.length !== x.shape.length) return undefined;
+  const shape = x.shape.map((n, d) => n * reps[d]);
+  const o = alloc(backend, size(shape));
+  if (o.length === 0) return out(backend, shape, o);
+  const zero = x.shape.map(() => 0);
+  const t = reps.map(() => 0);
+  for (;;) {
+    copyBox(xv, x.shape, zero, o, shape, t.map((r, d) => r * x.shape[d]), x.shape);
+    let d = reps.length - 1;
+    while (d >= 0 && ++t[d] === reps[d]) t[d--] = 0;
+    if (d < 0) break;
+  }
+  return out(backend, shape, o);
+};
+
+// ---------------------------------------------------------------------------------------------
 // Registration.
 
 const NATIVE: Record<string, Impl> = {
@@ -355,6 +440,9 @@ const NATIVE: Record<string, Impl> = {
   _FusedMatMul: fusedMatMul,
   AddN: addN,
   Transpose: transpose,
+  Slice: slice,
+  PadV2: padV2,
+  Tile: tile,
   ZerosLike: constantLike(0),
   OnesLike: constantLike(1),
   Fill: fill,

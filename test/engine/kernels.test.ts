@@ -165,6 +165,41 @@ describe('matrix products', () => {
   });
 });
 
+describe('copies', () => {
+  // (tfjs refuses to slice or pad a scalar before any kernel runs)
+  const SHAPES5: number[][] = [[2, 3, 4, 5, 2], [1, 6, 1, 7], [4, 5], [9], [1], [3, 0, 2]];
+  it('Slice: boxes of every shape, contiguous or not, with begin offsets and -1 sizes', async () => {
+    const r = (k: number) => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % k;
+    let nativeCalls = 0;
+    for (const shape of SHAPES5) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      for (let trial = 0; trial < 6; trial++) {
+        const begin = shape.map((d) => (d ? r(d) : 0));
+        const sz = shape.map((d, i) => (trial === 0 ? -1 : d ? 1 + r(d - begin[i]) : 0));
+        const rep = await compare('Slice', [{ v: data(n, { specials: true }), shape }], (x) => tf.slice(x, begin, sz), 0);
+        nativeCalls += rep.Slice?.native ?? 0;
+      }
+    }
+    expect(nativeCalls).toBeGreaterThan(20);
+  });
+  it('PadV2: constant padding on any axes, zero or not', async () => {
+    for (const shape of SHAPES5) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const pads = shape.map((_, i) => [i % 2, (i * 2) % 3] as [number, number]);
+      const rep = await compare('PadV2', [{ v: data(n, { specials: true }), shape }], (x) => tf.pad(x, pads, shape.length % 2 ? -1.5 : 0), 0);
+      expect(rep.PadV2?.native).toBe(1);
+    }
+  });
+  it('Tile: repeats on every axis, including the FNO-3D input and grid patterns', async () => {
+    const cases: [number[], number[]][] = [[[2, 3, 3, 1, 4], [1, 1, 1, 5, 1]], [[1, 3, 3, 2, 3], [4, 1, 1, 1, 1]], [[2, 3], [3, 2]], [[5], [1]], [[2, 0], [2, 3]], [[1, 2, 1], [2, 1, 3]]];
+    for (const [shape, reps] of cases) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const rep = await compare('Tile', [{ v: data(n, { specials: true }), shape }], (x) => tf.tile(x, reps), 0);
+      expect(rep.Tile?.native).toBe(1);
+    }
+  });
+});
+
 describe('constants', () => {
   it('ZerosLike, OnesLike and Fill, small and pooled sizes', async () => {
     for (const shape of [[3], [40, 64], [0, 2]]) {
