@@ -46,3 +46,11 @@ export function positiveInt(name: string, v: string | undefined, fallback: numbe
   if (!Number.isInteger(n) || n <= 0 || n > 2 ** 31 - 1) throw new UsageError(`--${name} must be an integer in [1, 2147483647], got '${v}'`);
   return n;
 }
+
+/** A count that may be 0 (--warmup-epochs 0 is the default). */
+export function nonNegativeInt(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) throw new UsageError(`--${name} must be an integer in [0, 2147483647], got '${v}'`);
+  return n;
+}

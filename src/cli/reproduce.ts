@@ -2,7 +2,7 @@
  * `petscml reproduce <case>`: reruns one of the paper's comparisons (src/reproduce).
  */
 import { parseArgs } from 'node:util';
-import { positiveInt, splitPetscOptions, UsageError } from './args';
+import { nonNegativeInt, positiveInt, splitPetscOptions, UsageError } from './args';
 
 export const REPRODUCE_HELP = `Usage:
   petscml reproduce burgers [options] [PETSc options]
@@ -26,6 +26,8 @@ Options:
   --ref-epochs N      REF's epochs (default: the size's)
   --lr-halving N      REF's learning rate is halved every N epochs (default: the size's)
   --budget N          oracle calls of each second-order run (default: what REF used)
+  --warmup-epochs N   the paper's hybrid start: N epochs of REF, then each second-order solver
+                      from there; the warm-up's oracle calls count against the budget (default 0)
   --seed N            data and weight seed (default 1234)
   --data FILE         the authors' burgers_data_R10.mat (a, u; or a .npz / HDF5 file with those
                       names) instead of generated data: first rows train, last rows test, strided
@@ -48,7 +50,7 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
       args: own, allowPositionals: true, strict: true,
       options: {
         size: { type: 'string' }, solvers: { type: 'string' }, reference: { type: 'string' }, 'ref-epochs': { type: 'string' }, 'lr-halving': { type: 'string' },
-        budget: { type: 'string' }, seed: { type: 'string' }, data: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
+        budget: { type: 'string' }, 'warmup-epochs': { type: 'string' }, seed: { type: 'string' }, data: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
         'no-plot': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -84,6 +86,7 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
     refEpochs: values['ref-epochs'] === undefined ? undefined : positiveInt('ref-epochs', values['ref-epochs'] as string, 0),
     halvingEpochs: values['lr-halving'] === undefined ? undefined : positiveInt('lr-halving', values['lr-halving'] as string, 0),
     budget: values.budget === undefined ? undefined : positiveInt('budget', values.budget as string, 0),
+    warmupEpochs: nonNegativeInt('warmup-epochs', values['warmup-epochs'] as string | undefined, 0),
     seed: positiveInt('seed', values.seed as string | undefined, 1234),
     data: values.data as string | undefined,
     backend: backend as never, plot: !values['no-plot'], progress: !values.quiet,

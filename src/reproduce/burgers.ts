@@ -6,15 +6,13 @@
  * at equal cost as well as per epoch. Loss: mean squared relative error (eq. 6); test metric:
  * mean relative error (eq. 7).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createTfjsFunction, initBackend, type BackendName } from '../functions';
+import { initBackend } from '../functions';
 import { fno1d } from '../models';
 import { burgers1d, type ArrayDataset } from '../problems';
-import { loadArrays, shardBatches, shardData, toDataset } from '../data';
-import { createSolver, PRESETS, type PresetName } from '../solvers';
-import { JsonlLog, ProgressReporter, formatSummaryTable, type IterationRecord, type SummaryRecord, type HeaderRecord } from '../monitor';
-import { comm } from '../petsc';
+import { loadArrays, toDataset } from '../data';
+import type { PresetName } from '../solvers';
+import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, type CaseRun, type CommonCaseOptions, type Headline } from './compare';
 
 export type BurgersSize = 'tiny' | 'small' | 'paper';
 
@@ -52,55 +50,26 @@ export type BurgersReference = 'adamw' | 'adam-l2';
 
 export const BURGERS_SOLVERS = ['lbfgs', 'ls', 'ls-gn', 'tr', 'tr-gn'] as const;
 
-export interface ReproduceBurgersOptions {
+export interface ReproduceBurgersOptions extends CommonCaseOptions {
   size?: BurgersSize;
-  /** Output folder: one JSON-lines log per run, summary.md, results.json, figure.svg/png. */
-  out: string;
   /** Second-order presets to run after REF (default all five of the paper). */
   solvers?: readonly PresetName[];
   reference?: BurgersReference;
-  /** Oracle calls each second-order run may use (default: what REF used). */
-  budget?: number;
   /** REF's epochs (default: the size's). */
   refEpochs?: number;
   /** REF's learning rate is halved every this many epochs (default: the size's). */
   halvingEpochs?: number;
-  /** Seed of the data and of the initial weights (default 1234). */
-  seed?: number;
   /**
    * The authors' file instead of generated data: `burgers_data_R10.mat` (variables `a`, `u`, samples
    * by rows), or any .mat/.npz/HDF5 file with those names. As Lu et al. and the paper: the first
    * `train` rows train, the last `test` rows test, every (points / resolution)-th point.
    */
   data?: string;
-  backend?: BackendName;
-  plot?: boolean;
-  /** Progress lines on stderr (default true). */
-  progress?: boolean;
-  /** Where the report lines go (default: stdout, rank 0). */
-  say?: (line: string) => void;
 }
 
-export interface BurgersRun {
-  name: string;
-  label: string;
-  header: HeaderRecord;
-  records: IterationRecord[];
-  summary: SummaryRecord;
-  log: string;
-  /** The smallest test metric among the records within `calls` oracle calls. */
-  bestMetricWithin(calls: number): number | null;
-}
-
-export interface BurgersHeadline {
-  refMetric: number;
-  refOracleCalls: number;
-  /** TR-GN's best test metric at no more oracle calls than REF used, and the ratio to REF's. */
-  trgnMetric: number | null;
-  ratio: number | null;
-  /** The paper's claim at this size: ratio <= 1/10. */
-  met: boolean | null;
-}
+/** One run of the comparison (REF or a second-order solver). */
+export type BurgersRun = CaseRun;
+export type BurgersHeadline = Headline;
 
 export interface ReproduceBurgersResult {
   setting: BurgersSetting;
@@ -108,14 +77,6 @@ export interface ReproduceBurgersResult {
   headline: BurgersHeadline;
   files: string[];
   parameters: number;
-}
-
-function bestWithin(records: readonly IterationRecord[], calls: number): number | null {
-  let best: number | null = null;
-  for (const r of records) {
-    if (r.oracleCalls <= calls && r.testMetric !== null && (best === null || r.testMetric < best)) best = r.testMetric;
-  }
-  return best;
 }
 
 const REF_LABEL: Record<BurgersReference, string> = { adamw: 'REF (AdamW)', 'adam-l2': 'REF (Adam, coupled L2)' };
@@ -126,9 +87,7 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
   const reference = opts.reference ?? 'adamw';
   if (reference !== 'adamw' && reference !== 'adam-l2') throw new RangeError(`petscml: reproduce burgers: reference must be adamw or adam-l2, got '${String(reference)}'`);
   const solvers = [...(opts.solvers ?? BURGERS_SOLVERS)];
-  for (const s of solvers) {
-    if (!(s in PRESETS) || PRESETS[s].firstOrder) throw new RangeError(`petscml: reproduce burgers: '${String(s)}' is not one of the second-order presets (${BURGERS_SOLVERS.join(', ')})`);
-  }
+  checkSecondOrder('reproduce burgers', solvers, BURGERS_SOLVERS);
   const setting: BurgersSetting = {
     ...BURGERS_SETTINGS[size],
     ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}),
@@ -137,39 +96,17 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
   for (const k of ['refEpochs', 'halvingEpochs'] as const) {
     if (!Number.isInteger(setting[k]) || setting[k] < 1) throw new RangeError(`petscml: reproduce burgers: ${k} must be a positive integer, got ${setting[k]}`);
   }
-  if (opts.budget !== undefined && !(Number.isInteger(opts.budget) && opts.budget >= 1)) {
-    throw new RangeError(`petscml: reproduce burgers: budget must be a positive integer number of oracle calls, got ${opts.budget}`);
-  }
-  const seed = opts.seed ?? 1234;
-  const root = comm().rank === 0;
-  const say = opts.say ?? ((s: string) => root && process.stdout.write(s + '\n'));
-  const progress = opts.progress ?? true;
-  const out = path.resolve(opts.out);
+  checkWarmup('burgers', opts.warmupEpochs, setting.refEpochs);
+  const { seed, say, progress, out, dataProgress } = commonSetup('burgers', opts);
 
   await initBackend({ backend: opts.backend, quiet: true });
   const t0 = performance.now();
-  let shown = -1;
   const data = opts.data !== undefined ? await loadBurgersFile(opts.data, setting) : burgers1d({
     train: setting.train, test: setting.test, resolution: setting.resolution, simulationPoints: setting.simulationPoints, seed,
-    onProgress: (done, total) => {
-      const pct = Math.floor((100 * done) / total);
-      if (progress && root && pct >= shown + 25) {
-        shown = pct;
-        process.stderr.write(`data: ${done}/${total} Burgers solves\n`);
-      }
-    },
+    onProgress: dataProgress('Burgers solves'),
   });
   const model = fno1d({ resolution: setting.resolution, width: setting.width, modes: setting.modes, seed });
-  // Under mpirun every rank makes the same data and keeps its shard of every (global) batch, as
-  // petscml train does: a full copy on each rank would count every sample once per rank.
-  const parallel = comm().size > 1;
-  const full = await createTfjsFunction({
-    model, loss: 'msre', backend: opts.backend, quiet: true, dataParallel: parallel, data: parallel ? shardData(data.train) : data.train,
-  });
-  const batched = await createTfjsFunction({
-    model, loss: 'msre', backend: opts.backend, quiet: true, dataParallel: parallel,
-    ...(parallel ? { data: shardBatches(data.train, { batchSize: setting.batchSize }) } : { data: data.train, batchSize: setting.batchSize }),
-  });
+  const { full, batched } = await caseFunctions({ model, loss: 'msre', train: data.train, batchSize: setting.batchSize, backend: opts.backend });
   const start = full.initialParameters();
   const backendName = full.backend.name;
   const source = opts.data !== undefined ? `read from ${opts.data} in` : `nu = ${data.nu}, simulated on ${setting.simulationPoints} points, generated in`;
@@ -177,85 +114,29 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
     `${setting.train} training / ${setting.test} test samples (${source} ${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
     `FNO-1D width ${setting.width}, ${setting.modes} modes, ${full.size} parameters; backend ${full.backend.name}; output in ${path.relative(process.cwd(), out) || '.'}`);
 
-  const test = { data: data.test, metricName: 'mean relative error' };
-  const runs: BurgersRun[] = [];
-  const files: string[] = [];
-  const runOne = (name: string, label: string, fn: typeof full, solverOpts: Parameters<typeof createSolver>[1]): BurgersRun => {
-    const logPath = path.join(out, `${name}.jsonl`);
-    let log: JsonlLog | undefined;
-    const bar = progress ? new ProgressReporter({ label, metric: 'test MRE' }) : undefined;
-    const solver = createSolver(fn, {
-      ...solverOpts, label, params: start, test,
-      sinks: [
-        { write: (r) => (log ??= JsonlLog.open(logPath, { enabled: root })).write(r), close: () => log?.close() },
-        { write: (r) => { if (r.type === 'iteration') bar?.update(r); else if (r.type === 'summary') bar?.finish(r); } },
-      ],
-    });
-    try {
-      const r = solver.solve();
-      files.push(logPath);
-      return { name, label, header: r.header, records: r.records, summary: r.summary, log: logPath, bestMetricWithin: (c) => bestWithin(r.records, c) };
-    } finally {
-      solver.destroy();
-    }
-  };
-
+  const type = reference === 'adamw' ? 'adamw' : 'adam';
   try {
-    // REF: the paper's step schedule, once per epoch (CASES.md 2.6).
-    const type = reference === 'adamw' ? 'adamw' : 'adam';
-    const ref = runOne('ref', REF_LABEL[reference], batched, {
-      preset: type, prefix: 'ref_', epochs: setting.refEpochs,
-      cfg: {
-        [`tao_${type}_lr`]: 1e-3, [`tao_${type}_weight_decay`]: 1e-4, [`tao_${type}_lr_schedule`]: 'staircase',
-        [`tao_${type}_lr_decay_rate`]: 0.5, [`tao_${type}_lr_decay_epochs`]: setting.halvingEpochs,
+    const r = await runComparison({
+      caseName: 'burgers', title: `Burgers 1-D, FNO (${size})`, out, full, refFn: batched, start, solvers,
+      // REF: the paper's step schedule, once per epoch (CASES.md 2.6).
+      reference: {
+        preset: type, label: REF_LABEL[reference], epochs: setting.refEpochs,
+        cfg: {
+          [`tao_${type}_lr`]: 1e-3, [`tao_${type}_weight_decay`]: 1e-4, [`tao_${type}_lr_schedule`]: 'staircase',
+          [`tao_${type}_lr_decay_rate`]: 0.5, [`tao_${type}_lr_decay_epochs`]: setting.halvingEpochs,
+        },
       },
+      budget: opts.budget, warmupEpochs: opts.warmupEpochs,
+      test: { data: data.test, metricName: 'mean relative error' }, metricShort: 'test MRE',
+      progress, say, plot: opts.plot ?? true,
+      json: { size, setting, reference, seed, parameters: model.parameterCount, backend: backendName },
     });
-    runs.push(ref);
-    const budget = opts.budget ?? Math.max(1, Math.ceil(ref.summary.oracleCalls));
-    for (const s of solvers) {
-      // Epochs only as a backstop: the oracle budget ends these runs.
-      runs.push(runOne(s, PRESETS[s].label, full, { preset: s, prefix: `${s.replace(/-/g, '')}_`, epochs: 100_000, budget: { oracleCalls: budget } }));
-    }
+    return { setting, runs: r.runs, headline: r.headline, files: r.files, parameters: model.parameterCount };
   } finally {
     full.dispose();
-    batched.dispose();
+    if (batched !== full) batched.dispose();
     model.dispose();
   }
-
-  const ref = runs[0];
-  const refMetric = ref.summary.testMetric ?? NaN;
-  const refCalls = ref.summary.oracleCalls;
-  const trgn = runs.find((r) => r.name === 'tr-gn');
-  const trgnMetric = trgn ? trgn.bestMetricWithin(refCalls) : null;
-  const ratio = trgnMetric !== null ? trgnMetric / refMetric : null;
-  const headline: BurgersHeadline = { refMetric, refOracleCalls: refCalls, trgnMetric, ratio, met: ratio === null ? null : ratio <= 0.1 };
-
-  const rows = runs.map((r) => ({ header: r.header, iterations: r.records, summary: r.summary }));
-  say('\n' + formatSummaryTable(rows));
-  const atEqual = runs.slice(1).map((r) => `${r.label} ${fmt(r.bestMetricWithin(refCalls))}`).join(', ');
-  say(`\nbest test MRE within REF's ${fmtCalls(refCalls)} oracle calls: ${atEqual}`);
-  if (trgn) {
-    say(`headline (paper: TR-GN's test error at most 1/10 of REF's at no more oracle calls): REF ${fmt(refMetric)}, TR-GN ${fmt(trgnMetric)}, ` +
-      `ratio ${ratio === null ? 'n/a' : ratio.toFixed(3)}: ${headline.met ? 'met' : 'not met'}`);
-  }
-  if (root) {
-    fs.mkdirSync(out, { recursive: true });
-    const md = path.join(out, 'summary.md');
-    fs.writeFileSync(md, formatSummaryTable(rows, { format: 'markdown' }) + '\n');
-    const json = path.join(out, 'results.json');
-    fs.writeFileSync(json, JSON.stringify({
-      case: 'burgers', size, setting, reference, seed, parameters: model.parameterCount, backend: backendName,
-      headline, runs: runs.map((r) => ({ name: r.name, label: r.label, summary: r.summary, bestMetricWithinRefCalls: r.bestMetricWithin(refCalls) })),
-    }, null, 2) + '\n');
-    files.push(md, json);
-    if (opts.plot ?? true) {
-      const { plotRuns } = await import('../plot');
-      const fig = await plotRuns(runs.map((r) => r.log), { out: path.join(out, 'figure'), title: `Burgers 1-D, FNO (${size})` });
-      files.push(...fig.files);
-      say(`figure: ${fig.files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
-    }
-  }
-  return { setting, runs, headline, files, parameters: model.parameterCount };
 }
 
 async function loadBurgersFile(file: string, setting: BurgersSetting): Promise<{ train: ArrayDataset; test: ArrayDataset; nu: number | undefined }> {
@@ -273,12 +154,4 @@ async function loadBurgersFile(file: string, setting: BurgersSetting): Promise<{
     test: toDataset(a, u, { first: rows - setting.test, stride }),
     nu: undefined,
   };
-}
-
-function fmt(v: number | null): string {
-  return v === null || !Number.isFinite(v) ? 'n/a' : v.toPrecision(3);
-}
-
-function fmtCalls(v: number): string {
-  return Number.isInteger(v) ? String(v) : v.toFixed(1);
 }

@@ -79,6 +79,30 @@ describe('reproduceBurgers (tiny)', () => {
     await expect(reproduceBurgers({ size: 'tiny', out: dir, data: odd, progress: false })).rejects.toThrow(/60 points cannot be strided to the resolution 32/);
   }, 60_000);
 
+  it('starts the second-order solvers after REF epochs (--warmup-epochs), their counts going on from the warm-up\'s', async () => {
+    const out = path.join(dir, 'warm');
+    const r = await reproduceBurgers({ size: 'tiny', out, solvers: ['tr-gn'], warmupEpochs: 2, progress: false, plot: false, say: () => {} });
+    expect(r.runs.map((x) => x.name)).toEqual(['ref', 'warmup', 'tr-gn']);
+    const [ref, warm, trgn] = r.runs;
+    expect(warm.summary.epochs).toBe(2);
+    // the warm-up repeats REF's first two epochs exactly
+    const refAt2 = ref.records.filter((x) => x.epoch <= 2);
+    expect(warm.records.map((x) => x.loss)).toEqual(refAt2.map((x) => x.loss));
+    expect(trgn.label).toMatch(/TR-GN \(after 2 REF epochs\)/);
+    expect(trgn.header.warmStart).toEqual({ oracleCalls: warm.summary.oracleCalls, epochs: 2 });
+    expect(trgn.records[0].oracleCalls).toBeGreaterThan(warm.summary.oracleCalls);
+    expect(trgn.records[0].epoch).toBe(2);
+    // it starts where the warm-up ended, and the budget counts the warm-up's calls
+    expect(trgn.records[0].loss).toBeCloseTo(warm.summary.loss, 5);
+    const budget = Math.ceil(ref.summary.oracleCalls);
+    const last = trgn.records[trgn.records.length - 1];
+    if (trgn.summary.reason === 'ORACLE_BUDGET') expect(trgn.records[trgn.records.length - 2].oracleCalls).toBeLessThan(budget);
+    else expect(last.oracleCalls).toBeLessThan(budget);
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(results.warmupEpochs).toBe(2);
+    await expect(reproduceBurgers({ size: 'tiny', out, warmupEpochs: 4, progress: false })).rejects.toThrow(/warmupEpochs \(4\) must be fewer than REF's epochs \(4\)/);
+  }, 120_000);
+
   it('refuses bad options by name', async () => {
     await expect(reproduceBurgers({ size: 'huge' as never, out: dir })).rejects.toThrow(/size must be tiny, small or paper, got 'huge'/);
     await expect(reproduceBurgers({ out: dir, solvers: ['adam'] as never })).rejects.toThrow(/'adam' is not one of the second-order presets/);
