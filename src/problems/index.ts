@@ -11,3 +11,5 @@ export { advection, advectionSolution, drawAdvectionInitial } from './advection'
 export type { Advection, AdvectionOptions, AdvectionInitial, SquareWave, SquareWaveEllipse } from './advection';
 export { poisson2d, solvePoisson2d, sampleCosineField } from './poisson2d';
 export type { Poisson2d, Poisson2dOptions, CosineFieldOptions } from './poisson2d';
+export { navierStokes2d, sampleVorticityInitial, solveNavierStokes2d } from './navier-stokes';
+export type { NavierStokes2d, NavierStokes2dOptions, NavierStokesSolveOptions, VorticityInitialOptions, VorticityForcing } from './navier-stokes';
