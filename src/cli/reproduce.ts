@@ -4,42 +4,40 @@
 import { parseArgs } from 'node:util';
 import { nonNegativeInt, positiveInt, splitPetscOptions, UsageError } from './args';
 
-export const REPRODUCE_HELP = `Usage:
-  petscml reproduce burgers [options] [PETSc options]
+function reproduceHelp(cases: readonly { name: string; summary: string }[]): string {
+  return `Usage:
+  petscml reproduce CASE [options] [PETSc options]
+  petscml reproduce CASE --help      what CASE generates, trains and compares, and its sizes
 
-Reruns the paper's FNO Burgers comparison (PETScML section 4.1.1): generates the data (viscous
-Burgers, nu = 0.1, Gaussian random initial conditions, pseudo-spectral ETDRK4), trains REF
-(first order, mini-batches of the paper's schedule) and then L-BFGS, LS, LS-GN, TR and TR-GN from
-the same initial weights, each second-order run bounded by the oracle calls REF used. Loss: mean
-squared relative error (eq. 6); test metric: mean relative error (eq. 7).
+Reruns one of the paper's comparisons (PETScML section 4): generates the data (or reads the
+authors' file), trains REF (the first-order optimizer as the authors ran it) and then the
+second-order solvers from the same initial weights, each bounded by the oracle calls REF used, so
+that they are compared at equal cost as well as per epoch. Writes one JSON-lines log per run,
+summary.md, results.json and figure.svg/png (loss and test metric against epochs and oracle calls).
+
+Cases:
+${cases.map((c) => `  ${c.name.padEnd(20)}${c.summary}`).join('\n')}
 
 Options:
-  --size NAME         tiny | small (default) | paper
-                        small: s = 64, 200 / 50 samples, FNO width 32 / 16 modes, REF 100 epochs
-                               (minutes on 2 cores)
-                        paper: s = 128, 1000 / 200 samples, width 64 / 16 modes (549,569
-                               parameters), REF 500 epochs (hours on 2 cores)
-  --solvers LIST      second-order presets after REF (default lbfgs,ls,ls-gn,tr,tr-gn)
-  --reference NAME    adamw (default: the paper's optax ADAMW, decoupled decay 1e-4) or adam-l2
-                      (the original FNO scripts' Adam with coupled L2 decay 1e-4); lr 1e-3,
-                      halved on a staircase (every 20 epochs at small size, 100 at paper size)
+  --size NAME         tiny | small (default: minutes on 2 cores) | paper (the paper's sizes)
+  --solvers LIST      second-order presets after REF (default: the case's; lbfgs,ls,ls-gn,tr,tr-gn)
+  --reference NAME    REF's variant (the case's help lists them; default the paper's)
   --ref-epochs N      REF's epochs (default: the size's)
-  --lr-halving N      REF's learning rate is halved every N epochs (default: the size's)
+  --lr-halving N      REF's step schedule changes the learning rate every N epochs (default: the size's)
   --budget N          oracle calls of each second-order run (default: what REF used)
   --warmup-epochs N   the paper's hybrid start: N epochs of REF, then each second-order solver
                       from there; the warm-up's oracle calls count against the budget (default 0)
   --seed N            data and weight seed (default 1234)
-  --data FILE         the authors' burgers_data_R10.mat (a, u; or a .npz / HDF5 file with those
-                      names) instead of generated data: first rows train, last rows test, strided
+  --data FILE         the authors' data file instead of generated data (see the case's help)
   --backend NAME      tfjs backend (default: best available)
-  --out DIR           logs, summary.md, results.json and the figure (default runs/burgers)
+  --out DIR           logs, summary.md, results.json and the figure (default runs/CASE)
   --no-plot           do not draw the figure
   --quiet             no progress lines
   -h, --help          this text
 
 Prefixed PETSc options tune one solver (-trgn_tao_ntr_ksp_max_it 50, -ref_tao_adamw_lr 2e-3).
-navier-stokes (FNO-3D) is not available yet.
 `;
+}
 
 export async function runReproduce(argv: readonly string[]): Promise<number> {
   const { own } = splitPetscOptions(argv);
@@ -57,23 +55,33 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  if (values.help) {
-    process.stdout.write(REPRODUCE_HELP);
+  const { caseNames, loadCase } = await import('../reproduce');
+  const which = positionals[0];
+  if (values.help && which === undefined) {
+    const cases = await Promise.all(caseNames().map((n) => loadCase(n)));
+    process.stdout.write(reproduceHelp(cases.filter((c) => c !== undefined)));
     return 0;
   }
-  const which = positionals[0];
-  if (which === undefined) throw new UsageError('reproduce needs a case: burgers');
+  if (which === undefined) throw new UsageError(`reproduce needs a case: ${caseNames().join(', ')}`);
   if (positionals.length > 1) throw new UsageError(`reproduce takes one case, got '${positionals.join(' ')}'`);
-  if (which === 'navier-stokes') throw new UsageError('navier-stokes is not available yet: the FNO-3D model and the Navier-Stokes generator are still to come');
-  if (which !== 'burgers') throw new UsageError(`unknown case '${which}' (cases: burgers)`);
+  const c = await loadCase(which);
+  if (!c) throw new UsageError(`unknown case '${which}' (cases: ${caseNames().join(', ')})`);
+  if (values.help) {
+    process.stdout.write(`Usage:\n  petscml reproduce ${c.name} [options] [PETSc options]\n\n${c.summary}.\n${c.help}\n\n` +
+      `References: ${c.references.join(', ')} (default ${c.references[0]}). Default solvers: ${c.solvers.join(',')}.\n` +
+      `The options are those of 'petscml reproduce --help'.\n`);
+    return 0;
+  }
   const size = String(values.size ?? 'small');
   if (!['tiny', 'small', 'paper'].includes(size)) throw new UsageError(`--size must be tiny, small or paper, got '${size}'`);
-  const reference = String(values.reference ?? 'adamw');
-  if (reference !== 'adamw' && reference !== 'adam-l2') throw new UsageError(`--reference must be adamw or adam-l2, got '${reference}'`);
-  const { BURGERS_SOLVERS, reproduceBurgers } = await import('../reproduce');
-  const solvers = values.solvers === undefined ? [...BURGERS_SOLVERS] : String(values.solvers).split(',').map((s) => s.trim()).filter(Boolean);
+  const reference = String(values.reference ?? c.references[0]);
+  if (!c.references.includes(reference)) throw new UsageError(`--reference for ${c.name} must be ${c.references.join(' or ')}, got '${reference}'`);
+  if (values['lr-halving'] !== undefined && !c.stepSchedule) throw new UsageError(`--lr-halving: ${c.name}'s REF has no step schedule`);
+  const { PRESETS } = await import('../solvers');
+  const secondOrder = Object.keys(PRESETS).filter((k) => !PRESETS[k as keyof typeof PRESETS].firstOrder);
+  const solvers = values.solvers === undefined ? [...c.solvers] : String(values.solvers).split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of solvers) {
-    if (!(BURGERS_SOLVERS as readonly string[]).includes(s)) throw new UsageError(`unknown solver '${s}' in --solvers (second-order presets: ${BURGERS_SOLVERS.join(', ')})`);
+    if (!secondOrder.includes(s)) throw new UsageError(`unknown solver '${s}' in --solvers (second-order presets: ${secondOrder.join(', ')})`);
   }
   if (new Set(solvers).size !== solvers.length) throw new UsageError('--solvers lists a solver twice');
   const backend = values.backend as string | undefined;
@@ -81,8 +89,8 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
   if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
     throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${backend}'`);
   }
-  await reproduceBurgers({
-    size: size as 'small', out: String(values.out ?? 'runs/burgers'), solvers: solvers as never, reference,
+  await c.run({
+    size: size as 'small', out: String(values.out ?? `runs/${c.name}`), solvers: solvers as never, reference,
     refEpochs: values['ref-epochs'] === undefined ? undefined : positiveInt('ref-epochs', values['ref-epochs'] as string, 0),
     halvingEpochs: values['lr-halving'] === undefined ? undefined : positiveInt('lr-halving', values['lr-halving'] as string, 0),
     budget: values.budget === undefined ? undefined : positiveInt('budget', values.budget as string, 0),

@@ -12,6 +12,7 @@ import { fno1d } from '../models';
 import { burgers1d, type ArrayDataset } from '../problems';
 import { loadArrays, toDataset } from '../data';
 import type { PresetName } from '../solvers';
+import type { ReproduceCase } from './cases';
 import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, type CaseRun, type CommonCaseOptions, type Headline } from './compare';
 
 export type BurgersSize = 'tiny' | 'small' | 'paper';
@@ -155,3 +156,24 @@ async function loadBurgersFile(file: string, setting: BurgersSetting): Promise<{
     nu: undefined,
   };
 }
+
+export const BURGERS_CASE: ReproduceCase = {
+  name: 'burgers',
+  summary: 'FNO-1D on viscous Burgers, u0 -> u(., 1) (paper section 4.1.1)',
+  help: `Generates the data (viscous Burgers, nu = 0.1, Gaussian random initial conditions,
+pseudo-spectral ETDRK4), trains REF (first order, mini-batches of the paper's schedule) and then
+L-BFGS, LS, LS-GN, TR and TR-GN from the same initial weights. Loss: mean squared relative error
+(eq. 6); test metric: mean relative error (eq. 7).
+  sizes   tiny: seconds (tests); small (default): s = 64, 200 / 50 samples, FNO width 32 / 16 modes,
+          REF 100 epochs, lr halved every 20 (minutes on 2 cores); paper: s = 128, 1000 / 200
+          samples, width 64 / 16 modes (549,569 parameters), REF 500 epochs, halved every 100
+          (hours on 2 cores)
+  REF     adamw (default: the paper's optax ADAMW, decoupled decay 1e-4) or adam-l2 (the original
+          FNO scripts' Adam with coupled L2 decay 1e-4); lr 1e-3 halved on a staircase, batch 20
+  --data  the authors' burgers_data_R10.mat (a, u; or a .npz / HDF5 file with those names): first
+          rows train, last rows test, strided to the resolution`,
+  references: ['adamw', 'adam-l2'],
+  solvers: BURGERS_SOLVERS,
+  stepSchedule: true,
+  run: (o) => reproduceBurgers({ ...o, reference: o.reference as BurgersReference | undefined }),
+};

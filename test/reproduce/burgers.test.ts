@@ -117,10 +117,10 @@ describe('petscml reproduce', () => {
     const cases: [string[], RegExp][] = [
       [['reproduce'], /reproduce needs a case: burgers/],
       [['reproduce', 'darcy'], /unknown case 'darcy'/],
-      [['reproduce', 'navier-stokes'], /navier-stokes is not available yet/],
+      [['reproduce', 'burgers', 'navier-stokes'], /reproduce takes one case, got 'burgers navier-stokes'/],
       [['reproduce', 'burgers', '--size', 'big'], /--size must be tiny, small or paper, got 'big'/],
       [['reproduce', 'burgers', '--solvers', 'tr,adam'], /unknown solver 'adam' in --solvers/],
-      [['reproduce', 'burgers', '--reference', 'sgd'], /--reference must be adamw or adam-l2/],
+      [['reproduce', 'burgers', '--reference', 'sgd'], /--reference for burgers must be adamw or adam-l2, got 'sgd'/],
     ];
     for (const [args, message] of cases) {
       const r = run(args);
@@ -131,6 +131,10 @@ describe('petscml reproduce', () => {
     const h = run(['reproduce', '--help']);
     expect(h.status).toBe(0);
     expect(h.stdout).toMatch(/--size NAME/);
+    expect(h.stdout).toMatch(/navier-stokes/);
+    const hc = run(['reproduce', 'burgers', '--help']);
+    expect(hc.status).toBe(0);
+    expect(hc.stdout).toMatch(/References: adamw, adam-l2 \(default adamw\)/);
   });
   it('under mpirun -n 2 shards the data: REF\'s losses are those of one process (each sample counted once)', () => {
     // This worker initialized MPI itself (the tests above): its singleton's OMPI_/PMIX_ variables
