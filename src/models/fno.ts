@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { dftBasis, dftBasis3d, fourierLayer1d, fourierLayer3d, fourierModes3d, geluErf, geluTanh, type DftBasis } from '../functions/layers';
-import { Random } from '../problems/darcy1d';
+import { integerOption, TorchInit } from './init';
 
 export interface Fno1dOptions {
   /** Grid points of every input and output function (s). */
@@ -46,12 +46,7 @@ export interface Fno1d {
   dispose(): void;
 }
 
-function positive(name: string, v: unknown, min = 1): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new RangeError(`petscml: fno1d: ${name} must be an integer >= ${min}, got ${typeof v === 'number' ? v : typeof v}`);
-  }
-  return v;
-}
+const positive = (name: string, v: unknown, min = 1) => integerOption('fno1d', name, v, min);
 
 /** The FNO-1D of the paper's Burgers case (549,569 parameters at width 64, 16 modes). */
 export function fno1d(opts: Fno1dOptions): Fno1d {
@@ -65,20 +60,10 @@ export function fno1d(opts: Fno1dOptions): Fno1d {
   const gelu = opts.gelu ?? 'erf';
   if (gelu !== 'erf' && gelu !== 'tanh') throw new RangeError(`petscml: fno1d: gelu must be 'erf' or 'tanh', got '${String(gelu)}'`);
   const act = gelu === 'erf' ? geluErf : geluTanh;
-  const rng = new Random(opts.seed ?? 0);
-
-  const uniform = (shape: number[], lo: number, hi: number) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const v = new Float32Array(n);
-    for (let i = 0; i < n; i++) v[i] = lo + (hi - lo) * rng.uniform();
-    return tf.tensor(v, shape);
-  };
+  const init = new TorchInit(opts.seed ?? 0);
   const params: Record<string, tf.Tensor> = {};
-  const linear = (name: string, fanIn: number, fanOut: number) => {
-    const b = 1 / Math.sqrt(fanIn);
-    params[`${name}_w`] = uniform([fanIn, fanOut], -b, b);
-    params[`${name}_b`] = uniform([fanOut], -b, b);
-  };
+  const uniform = (shape: number[], lo: number, hi: number) => init.uniform(shape, lo, hi);
+  const linear = (name: string, fanIn: number, fanOut: number) => init.linear(params, name, fanIn, fanOut);
   linear('fc0', 2, width);
   const scale = 1 / (width * width);
   for (let l = 0; l < depth; l++) {
@@ -172,12 +157,7 @@ export interface Fno3d {
 export function fno3d(opts: Fno3dOptions): Fno3d {
   if (opts === null || typeof opts !== 'object') throw new TypeError('petscml: fno3d: expected an options object with a resolution');
   const where = 'fno3d';
-  const int = (name: string, v: unknown, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      throw new RangeError(`petscml: ${where}: ${name} must be an integer >= ${min}, got ${typeof v === 'number' ? v : typeof v}`);
-    }
-    return v;
-  };
+  const int = (name: string, v: unknown, min: number) => integerOption(where, name, v, min);
   const s = int('resolution', opts.resolution, 2);
   const tIn = int('inputSteps', opts.inputSteps ?? 10, 1);
   const tOut = int('outputSteps', opts.outputSteps ?? 40, 1);
@@ -206,19 +186,10 @@ export function fno3d(opts: Fno3dOptions): Fno3d {
     decodeScale = tf.tensor2d(Float32Array.from(std, (v) => v + eps), [1, outPoints]);
     decodeShift = tf.tensor2d(Float32Array.from(mean), [1, outPoints]);
   }
-  const rng = new Random(opts.seed ?? 0);
-  const uniform = (shape: number[], lo: number, hi: number) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const v = new Float32Array(n);
-    for (let i = 0; i < n; i++) v[i] = lo + (hi - lo) * rng.uniform();
-    return tf.tensor(v, shape);
-  };
+  const init = new TorchInit(opts.seed ?? 0);
   const params: Record<string, tf.Tensor> = {};
-  const linear = (name: string, fanIn: number, fanOut: number) => {
-    const b = 1 / Math.sqrt(fanIn);
-    params[`${name}_w`] = uniform([fanIn, fanOut], -b, b);
-    params[`${name}_b`] = uniform([fanOut], -b, b);
-  };
+  const uniform = (shape: number[], lo: number, hi: number) => init.uniform(shape, lo, hi);
+  const linear = (name: string, fanIn: number, fanOut: number) => init.linear(params, name, fanIn, fanOut);
   const channels = tIn + 3;
   linear('fc0', channels, width);
   const M = fourierModes3d(modes);

@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { rational, RATIONAL_RELU_INIT } from '../functions/layers';
-import { Random } from '../problems/darcy1d';
+import { integerOption, TorchInit } from './init';
 
 export interface GreenLearningOptions {
   /** Grid points s per side: inputs and outputs have s^2 values (29 in the paper). */
@@ -57,12 +57,7 @@ export interface GreenLearning {
   dispose(): void;
 }
 
-function integer(name: string, v: unknown, min = 1): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new RangeError(`petscml: greenLearning: ${name} must be an integer >= ${min}, got ${typeof v === 'number' ? v : typeof v}`);
-  }
-  return v;
-}
+const integer = (name: string, v: unknown, min = 1) => integerOption('greenLearning', name, v, min);
 
 
 export function greenLearning(opts: GreenLearningOptions): GreenLearning {
@@ -72,16 +67,11 @@ export function greenLearning(opts: GreenLearningOptions): GreenLearning {
   const depth = integer('depth', opts.depth ?? 4);
   const indexing = opts.indexing ?? 'ij';
   if (indexing !== 'ij' && indexing !== 'xy') throw new RangeError(`petscml: greenLearning: indexing must be 'ij' or 'xy', got '${String(indexing)}'`);
-  const rng = new Random(opts.seed ?? 0);
+  const init = new TorchInit(opts.seed ?? 0);
   const n = s * s;
 
   const params: Record<string, tf.Tensor> = {};
-  const linear = (name: string, fanIn: number, fanOut: number) => {
-    const bound = 1 / Math.sqrt(fanIn);
-    const u = (k: number) => Float32Array.from({ length: k }, () => bound * (2 * rng.uniform() - 1));
-    params[`${name}_w`] = tf.tensor2d(u(fanIn * fanOut), [fanIn, fanOut]);
-    params[`${name}_b`] = tf.tensor1d(u(fanOut));
-  };
+  const linear = (name: string, fanIn: number, fanOut: number) => init.linear(params, name, fanIn, fanOut);
   for (let l = 0; l < depth; l++) {
     linear(`fc${l}`, l === 0 ? 4 : width, width);
     params[`r${l}_a`] = tf.tensor1d([...RATIONAL_RELU_INIT.a]);
