@@ -13,7 +13,7 @@ import { burgers1d, type ArrayDataset } from '../problems';
 import { loadArrays, toDataset } from '../data';
 import type { PresetName } from '../solvers';
 import type { ReproduceCase } from './cases';
-import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, type CaseRun, type CommonCaseOptions, type Headline } from './compare';
+import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, stepScheduleReference, type CaseRun, type CommonCaseOptions, type Headline } from './compare';
 
 export type BurgersSize = 'tiny' | 'small' | 'paper';
 
@@ -80,7 +80,6 @@ export interface ReproduceBurgersResult {
   parameters: number;
 }
 
-const REF_LABEL: Record<BurgersReference, string> = { adamw: 'REF (AdamW)', 'adam-l2': 'REF (Adam, coupled L2)' };
 
 export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<ReproduceBurgersResult> {
   const size = opts.size ?? 'small';
@@ -115,18 +114,11 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
     `${setting.train} training / ${setting.test} test samples (${source} ${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
     `FNO-1D width ${setting.width}, ${setting.modes} modes, ${full.size} parameters; backend ${full.backend.name}; output in ${path.relative(process.cwd(), out) || '.'}`);
 
-  const type = reference === 'adamw' ? 'adamw' : 'adam';
   try {
     const r = await runComparison({
       caseName: 'burgers', title: `Burgers 1-D, FNO (${size})`, out, full, refFn: batched, start, solvers,
       // REF: the paper's step schedule, once per epoch (CASES.md 2.6).
-      reference: {
-        preset: type, label: REF_LABEL[reference], epochs: setting.refEpochs,
-        cfg: {
-          [`tao_${type}_lr`]: 1e-3, [`tao_${type}_weight_decay`]: 1e-4, [`tao_${type}_lr_schedule`]: 'staircase',
-          [`tao_${type}_lr_decay_rate`]: 0.5, [`tao_${type}_lr_decay_epochs`]: setting.halvingEpochs,
-        },
-      },
+      reference: stepScheduleReference(reference, setting.refEpochs, setting.halvingEpochs),
       budget: opts.budget, warmupEpochs: opts.warmupEpochs,
       test: { data: data.test, metricName: 'mean relative error' }, metricShort: 'test MRE',
       progress, say, plot: opts.plot ?? true,

@@ -44,6 +44,22 @@ export interface ReferenceRun {
   cfg: NonNullable<SolverOptions['cfg']>;
 }
 
+/**
+ * REF with a step schedule, as the FNO and GreenLearning scripts ran it: lr 1e-3 multiplied by
+ * `rate` every `stepEpochs`, weight decay 1e-4; 'adamw' decouples the decay (the paper's optax
+ * ADAMW), 'adam-l2' adds it to the gradient (PyTorch Adam's weight_decay, the original scripts').
+ */
+export function stepScheduleReference(variant: 'adamw' | 'adam-l2', epochs: number, stepEpochs: number, rate = 0.5): ReferenceRun {
+  const type = variant === 'adamw' ? 'adamw' : 'adam';
+  return {
+    preset: type, label: variant === 'adamw' ? 'REF (AdamW)' : 'REF (Adam, coupled L2)', epochs,
+    cfg: {
+      [`tao_${type}_lr`]: 1e-3, [`tao_${type}_weight_decay`]: 1e-4, [`tao_${type}_lr_schedule`]: 'staircase',
+      [`tao_${type}_lr_decay_rate`]: rate, [`tao_${type}_lr_decay_epochs`]: stepEpochs,
+    },
+  };
+}
+
 export interface ComparisonOptions {
   /** Case name in results.json ('burgers'). */
   caseName: string;

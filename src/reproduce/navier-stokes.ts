@@ -13,7 +13,7 @@ import { navierStokes2d, type ArrayDataset } from '../problems';
 import { loadArrays, UnitGaussianNormalizer, type LoadedArray } from '../data';
 import type { PresetName } from '../solvers';
 import type { ReproduceCase, ReproduceOptions, CaseResult } from './cases';
-import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison } from './compare';
+import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, stepScheduleReference } from './compare';
 
 export type NavierStokesReference = 'adamw' | 'adam-l2';
 
@@ -56,7 +56,6 @@ export const NAVIER_STOKES_SETTINGS: Readonly<Record<'tiny' | 'small' | 'paper',
 export const NAVIER_STOKES_SOLVERS: readonly PresetName[] = ['lbfgs', 'ls-gn', 'tr-gn'];
 const ALL_SOLVERS: readonly PresetName[] = ['lbfgs', 'ls', 'ls-gn', 'tr', 'tr-gn'];
 
-const REF_LABEL: Record<NavierStokesReference, string> = { adamw: 'REF (AdamW)', 'adam-l2': 'REF (Adam, coupled L2)' };
 
 export async function reproduceNavierStokes(opts: ReproduceOptions): Promise<CaseResult & { setting: NavierStokesSetting }> {
   const size = opts.size ?? 'small';
@@ -100,17 +99,10 @@ export async function reproduceNavierStokes(opts: ReproduceOptions): Promise<Cas
   say(`petscml reproduce navier-stokes (${size}): w(t <= ${setting.tIn}) -> w(${setting.tIn} < t <= ${setting.tIn + setting.tOut}), ` +
     `${setting.resolution}^2 grid, ${setting.train} training / ${setting.test} test samples (${source} ${generated} s); ` +
     `FNO-3D width ${setting.width}, ${setting.modes} modes, ${full.size} parameters; backend ${full.backend.name}; output in ${out}`);
-  const type = reference === 'adamw' ? 'adamw' : 'adam';
   try {
     const r = await runComparison({
       caseName: 'navier-stokes', title: `Navier-Stokes 2-D, FNO-3D (${size})`, out, full, refFn: batched, start, solvers,
-      reference: {
-        preset: type, label: REF_LABEL[reference], epochs: setting.refEpochs,
-        cfg: {
-          [`tao_${type}_lr`]: 1e-3, [`tao_${type}_weight_decay`]: 1e-4, [`tao_${type}_lr_schedule`]: 'staircase',
-          [`tao_${type}_lr_decay_rate`]: 0.5, [`tao_${type}_lr_decay_epochs`]: setting.halvingEpochs,
-        },
-      },
+      reference: stepScheduleReference(reference, setting.refEpochs, setting.halvingEpochs),
       budget: opts.budget, warmupEpochs: opts.warmupEpochs,
       test: { data: test, metricName: 'mean relative error' }, metricShort: 'test MRE',
       progress, say, plot: opts.plot ?? true,
