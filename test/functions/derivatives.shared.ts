@@ -185,6 +185,26 @@ async function fourierCase(seed: number): Promise<Case> {
   return { fn, w, v, build, loss: (t, z) => mse(t, z, Y) };
 }
 
+type Entries = Map<string, { offset: number; shape: readonly number[] }>;
+
+/** The float64 twin's view of a flat parameter vector by the model's names: p at name[i, j, ...], and name_w / name_b as a dense layer. */
+function named(t: Tape, p: Node[], entries: Entries) {
+  const at = (name: string) => {
+    const e = entries.get(name);
+    if (!e) throw new Error(`no parameter ${name}`);
+    return (...idx: number[]) => {
+      let k = 0;
+      for (let d = 0; d < idx.length; d++) k = k * e.shape[d] + idx[d];
+      return p[e.offset + k];
+    };
+  };
+  const dense = (h: Node[], name: string, nOut: number) => {
+    const wt = at(`${name}_w`); const b = at(`${name}_b`);
+    return Array.from({ length: nOut }, (_, o) => t.add(t.sum(h.map((hi, i) => t.mul(hi, wt(i, o)))), b(o)));
+  };
+  return { at, dense };
+}
+
 /**
  * The whole FNO-1D builder at toy size (s = 8, width 2, 2 modes, 2 Fourier layers, projection 3,
  * erf GELU, loss eq. 6), against a float64 twin written from CASES.md 2.4 and 1.4: the coordinate
@@ -205,19 +225,7 @@ async function fnoCase(seed: number): Promise<Case> {
   const entries = new Map(fn.layout.entries.map((e) => [e.name, e]));
   const X = toRows(xs, B, s); const Y = toRows(ys, B, s);
   const build = (t: Tape, p: Node[]): M => {
-    const at = (name: string) => {
-      const e = entries.get(name);
-      if (!e) throw new Error(`no parameter ${name}`);
-      return (...idx: number[]) => {
-        let k = 0;
-        for (let d = 0; d < idx.length; d++) k = k * e.shape[d] + idx[d];
-        return p[e.offset + k];
-      };
-    };
-    const dense = (h: Node[], name: string, nOut: number) => {
-      const wt = at(`${name}_w`); const b = at(`${name}_b`);
-      return Array.from({ length: nOut }, (_, o) => t.add(t.sum(h.map((hi, i) => t.mul(hi, wt(i, o)))), b(o)));
-    };
+    const { at, dense } = named(t, p, entries);
     return X.map((row) => {
       let h: Node[][] = row.map((a, j) => dense([t.const(a), t.const(j / (s - 1))], 'fc0', W));
       for (let l = 0; l < L; l++) {
@@ -277,19 +285,7 @@ async function fno3dCase(seed: number): Promise<Case & { dispose(): void }> {
   }
   const lin = (n: number, j: number) => j / (n - 1);
   const build = (t: Tape, p: Node[]): M => {
-    const at = (name: string) => {
-      const e = entries.get(name);
-      if (!e) throw new Error(`no parameter ${name}`);
-      return (...idx: number[]) => {
-        let k = 0;
-        for (let d = 0; d < idx.length; d++) k = k * e.shape[d] + idx[d];
-        return p[e.offset + k];
-      };
-    };
-    const dense = (h: Node[], name: string, nOut: number) => {
-      const wt = at(`${name}_w`); const b = at(`${name}_b`);
-      return Array.from({ length: nOut }, (_, o) => t.add(t.sum(h.map((hi, i) => t.mul(hi, wt(i, o)))), b(o)));
-    };
+    const { at, dense } = named(t, p, entries);
     const cells: [number, number, number][] = [];
     for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) for (let l = 0; l < nt; l++) cells.push([i, j, l]);
     const cell = (i: number, j: number, l: number) => (i * s + j) * nt + l;

@@ -8,6 +8,7 @@ import { zipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readLog } from '../../src/monitor';
 import { reproduceBurgers } from '../../src/reproduce';
+import { npyF8 as npy } from '../support/array-files';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-repro-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -53,16 +54,6 @@ describe('reproduceBurgers (tiny)', () => {
 
   it('trains on the authors\' variables a and u read from a file (--data), first rows train, last rows test, strided', async () => {
     // a .npz with a and u as [40 samples, 64 points], float64 C order; tiny strides 64 -> 32
-    const npy = (values: Float64Array, shape: number[]) => {
-      let header = `{'descr': '<f8', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-      while ((10 + header.length + 1) % 64) header += ' ';
-      header += '\n';
-      const out = new Uint8Array(10 + header.length + values.byteLength);
-      out.set([0x93, 78, 85, 77, 80, 89, 1, 0, header.length & 255, header.length >> 8]);
-      for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-      out.set(new Uint8Array(values.buffer), 10 + header.length);
-      return out;
-    };
     const rows = 40, points = 64;
     const a = Float64Array.from({ length: rows * points }, (_, k) => Math.sin(0.1 * k));
     const u = a.map((v) => 0.01 * v * v + 0.001);

@@ -8,21 +8,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { reproduceNavierStokes, NAVIER_STOKES_SETTINGS } from '../../src/reproduce';
 import { navierStokes2d } from '../../src/problems';
 import { UnitGaussianNormalizer } from '../../src/data';
+import { npyF8 as npy } from '../support/array-files';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-repro-ns-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-/** A .npy of float64 values in C order. */
-function npy(values: Float64Array, shape: number[]): Uint8Array {
-  let header = `{'descr': '<f8', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-  while ((10 + header.length + 1) % 64) header += ' ';
-  header += '\n';
-  const out = new Uint8Array(10 + header.length + values.byteLength);
-  out.set([0x93, 78, 85, 77, 80, 89, 1, 0, header.length & 255, header.length >> 8]);
-  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-  out.set(new Uint8Array(values.buffer), 10 + header.length);
-  return out;
-}
 
 describe('reproduceNavierStokes (tiny)', () => {
   it('trains REF and the GN solvers from one start on normalised inputs, with the loss on decoded outputs', async () => {
