@@ -37,7 +37,8 @@ Options:
   --test N            test samples (default 200)
   --hidden LIST       hidden layer widths (default 64,64)
   --seed N            data and weight seed (default 1234)
-  --backend NAME      tfjs backend: tensorflow, wasm or cpu (default: best available)
+  --backend NAME      tfjs backend: tensorflow-gpu, tensorflow, petscml (the native engine), wasm
+                      or cpu (default: best available)
   --out DIR           where logs, the summary and the figure go (default runs/darcy)
   --no-plot           do not draw the figure
   --ranks N, -n N     run under mpirun with N ranks (data-parallel)
@@ -164,7 +165,10 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
   const seed = positiveInt('seed', values.seed as string | undefined, 1234);
   const hidden = String(values.hidden ?? '64,64').split(',').map((h) => positiveInt('hidden', h, 0));
   const backend = values.backend as string | undefined;
-  if (backend !== undefined && !['tensorflow', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be tensorflow, wasm or cpu, got '${backend}'`);
+  const { BACKEND_NAMES } = await import('../functions/backend');
+  if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
+    throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${backend}'`);
+  }
   const out = path.resolve(String(values.out ?? 'runs/darcy'));
   if (petscOptions.length) void petscOptions; // PETSc reads them from process.argv itself
 

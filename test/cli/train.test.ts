@@ -95,7 +95,7 @@ describe('petscml train', () => {
       [['train', '--epochs', 'adam=5'], /--epochs names 'adam', which is not in --solvers \(lbfgs\)/],
       [['train', '--bogus'], /Unknown option '--bogus'/],
       [['train', 'missing.js'], /script not found: missing.js/],
-      [['train', '--backend', 'gpu'], /--backend must be tensorflow, wasm or cpu/],
+      [['train', '--backend', 'gpu'], /--backend must be one of tensorflow-gpu, tensorflow, petscml, wasm, cpu, got 'gpu'/],
       [['train', '--budget', '0'], /--budget must be an integer in \[1, 2147483647\], got '0'/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [[], /Usage: petscml <command>/],
