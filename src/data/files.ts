@@ -139,17 +139,75 @@ function selectNames(file: string, available: string[], loadable: Map<string, st
  *   lacks (the message lists the names it has); TypeError for an unknown format, a non-numeric
  *   variable or an unsupported element type (complex, float16, strings, objects)
  */
-export async function loadArrays(file: string, names?: string[]): Promise<Record<string, LoadedArray>> {
+export async function loadArrays(file: string, names?: string[], options: LoadOptions = {}): Promise<Record<string, LoadedArray>> {
   if (names !== undefined && (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))) {
     throw new TypeError(`${PREFIX}: names: expected an array of strings`);
   }
-  const format = await detectArrayFormat(file);
-  switch (format) {
-    case 'mat5': return loadMat5(file, names);
-    case 'mat73': return loadHdf5(file, names);
-    case 'npy': return loadNpy(file, names);
-    case 'npz': return loadNpz(file, names);
+  if (options === null || typeof options !== 'object') throw new TypeError(`${PREFIX}: options: expected { samples? }`);
+  const samples = options.samples;
+  if (samples !== undefined && (!Array.isArray(samples) || samples.length === 0 || samples.some((r) => !Array.isArray(r) || r.length !== 2 ||
+    !r.every((v) => Number.isInteger(v) && v >= 0) || r[0] >= r[1]))) {
+    throw new RangeError(`${PREFIX}: options.samples must be a non-empty list of [start, end) index pairs with 0 <= start < end`);
   }
+  const blockBytes = options.blockBytes ?? HDF5_BLOCK_BYTES;
+  if (!(Number.isInteger(blockBytes) && blockBytes >= 1)) throw new RangeError(`${PREFIX}: options.blockBytes must be a positive integer, got ${String(options.blockBytes)}`);
+  const format = await detectArrayFormat(file);
+  if (format === 'mat73') return loadHdf5(file, names, samples, false, blockBytes);
+  const all = format === 'mat5' ? await loadMat5(file, names) : format === 'npy' ? await loadNpy(file, names) : await loadNpz(file, names);
+  if (samples === undefined) return all;
+  const out: Record<string, LoadedArray> = {};
+  for (const [name, a] of Object.entries(all)) out[name] = takeSamples(file, name, a, samples);
+  return out;
+}
+
+export interface LoadOptions {
+  /**
+   * Only these samples (rows of the first logical axis), as [start, end) ranges, concatenated in
+   * order: `[[0, 1000], [4800, 5000]]` is the first 1000 and the last 200 of 5000. HDF5 / v7.3
+   * files read just these rows (a hyperslab per block of rows), so a file larger than memory
+   * can still be used; the other formats are read whole and cut.
+   */
+  samples?: [number, number][];
+  /** HDF5 bytes read per hyperslab with `samples` (default 64 MiB): bounds the wasm heap. */
+  blockBytes?: number;
+}
+
+function checkSamples(file: string, name: string, n: number, samples: readonly [number, number][]): number {
+  let total = 0;
+  for (const [a, b] of samples) {
+    if (b > n) fail(file, `variable '${name}' has ${n} samples; the range [${a}, ${b}) is past its end`, RangeError);
+    total += b - a;
+  }
+  return total;
+}
+
+function takeSamples(file: string, name: string, a: LoadedArray, samples: readonly [number, number][]): LoadedArray {
+  if (a.shape.length === 0) fail(file, `variable '${name}' is a scalar: it has no samples to select`, RangeError);
+  const total = checkSamples(file, name, a.shape[0], samples);
+  const row = product(a.shape.slice(1));
+  const values = new Float64Array(total * row);
+  let o = 0;
+  for (const [s, e] of samples) {
+    values.set(a.values.subarray(s * row, e * row), o);
+    o += (e - s) * row;
+  }
+  return { values, shape: [total, ...a.shape.slice(1)] };
+}
+
+/**
+ * The logical shapes of a file's numeric arrays, as loadArrays would return them, without
+ * reading an HDF5 / v7.3 file's data (the other formats are read).
+ */
+export async function arrayShapes(file: string, names?: string[]): Promise<Record<string, number[]>> {
+  const format = await detectArrayFormat(file);
+  const out: Record<string, number[]> = {};
+  if (format === 'mat73') {
+    const got = await loadHdf5(file, names, undefined, true);
+    for (const [k, v] of Object.entries(got)) out[k] = v.shape;
+    return out;
+  }
+  for (const [k, v] of Object.entries(await loadArrays(file, names))) out[k] = v.shape;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,7 +458,10 @@ function attrString(ds: { attrs: Record<string, { value: unknown }> }, key: stri
 
 const MATLAB_NONNUMERIC = new Set(['char', 'cell', 'struct', 'function_handle', 'string']);
 
-async function loadHdf5(file: string, names?: string[]): Promise<Record<string, LoadedArray>> {
+/** Rows read per HDF5 hyperslab: bounds the wasm heap (h5wasm copies each read out of it). */
+const HDF5_BLOCK_BYTES = 64 * 2 ** 20;
+
+async function loadHdf5(file: string, names?: string[], samples?: readonly [number, number][], shapesOnly = false, blockBytes = HDF5_BLOCK_BYTES): Promise<Record<string, LoadedArray>> {
   const lib = await h5();
   const head = await readHead(file, 520);
   const matlabHeader = hasHdf5Signature(head, 512) && ascii(head, 0, 6) === 'MATLAB';
@@ -436,6 +497,15 @@ async function loadHdf5(file: string, names?: string[]): Promise<Record<string, 
     for (const name of wanted) {
       const ds = entities.get(name)!;
       const matlab = matlabHeader || attrString(ds, 'MATLAB_class') !== undefined;
+      if (shapesOnly) {
+        const h5shape = ds.shape ?? [];
+        out[name] = { values: new Float64Array(0), shape: matlab ? [...h5shape].reverse() : [...h5shape] };
+        continue;
+      }
+      if (samples !== undefined) {
+        out[name] = readHdf5Samples(file, name, ds, matlab, samples, blockBytes);
+        continue;
+      }
       let raw: unknown;
       try {
         raw = ds.value;
@@ -463,6 +533,42 @@ async function loadHdf5(file: string, names?: string[]): Promise<Record<string, 
   } finally {
     f.close();
   }
+}
+
+/**
+ * The requested rows of one dataset, block by block. MATLAB's sample axis is HDF5's last (the
+ * buffer is column-major under the reversed shape), so a block of rows is a hyperslab over the
+ * last axis whose buffer is the column-major array [rows, ...] of that block.
+ */
+function readHdf5Samples(file: string, name: string, ds: InstanceType<H5Module['Dataset']>,
+  matlab: boolean, samples: readonly [number, number][], blockBytes: number): LoadedArray {
+  const h5shape = ds.shape ?? [];
+  if (h5shape.length === 0) fail(file, `variable '${name}' is a scalar: it has no samples to select`, RangeError);
+  const shape = matlab ? [...h5shape].reverse() : [...h5shape];
+  const total = checkSamples(file, name, shape[0], samples);
+  const rowShape = shape.slice(1);
+  const row = product(rowShape);
+  const values = new Float64Array(total * row);
+  const block = Math.max(1, Math.floor(blockBytes / Math.max(1, row * ds.metadata.size)));
+  let o = 0;
+  for (const [s, e] of samples) {
+    for (let a = s; a < e; a += block) {
+      const b = Math.min(e, a + block);
+      const ranges: [number, number][] = h5shape.map((n) => [0, n]);
+      ranges[matlab ? h5shape.length - 1 : 0] = [a, b];
+      let raw: unknown;
+      try {
+        raw = ds.slice(ranges);
+      } catch (err) {
+        fail(file, `corrupt or truncated HDF5 file: variable '${name}' rows ${a}..${b - 1} cannot be read (${firstLine(err)})`);
+      }
+      const src = toNumbers(raw as ArrayLike<number | bigint>);
+      if (src.length !== (b - a) * row) fail(file, `corrupt HDF5 file: variable '${name}' rows ${a}..${b - 1} gave ${src.length} values, expected ${(b - a) * row}`);
+      values.set(matlab ? columnMajorToRowMajor(src, [b - a, ...rowShape]) : src, o);
+      o += (b - a) * row;
+    }
+  }
+  return { values, shape: [total, ...rowShape] };
 }
 
 function toNumbers(raw: ArrayLike<number | bigint>): ArrayLike<number> {

@@ -2,5 +2,5 @@
 export * from './shard';
 export { UnitGaussianNormalizer } from './normalizer';
 export type { SampleArray } from './normalizer';
-export { loadArrays, detectArrayFormat, parseNpy, columnMajorToRowMajor, toDataset } from './files';
-export type { LoadedArray, ArrayFileFormat, ToDatasetOptions, ArrayLikeInput } from './files';
+export { loadArrays, arrayShapes, detectArrayFormat, parseNpy, columnMajorToRowMajor, toDataset } from './files';
+export type { LoadedArray, LoadOptions, ArrayFileFormat, ToDatasetOptions, ArrayLikeInput } from './files';

@@ -10,7 +10,7 @@
 import { initBackend } from '../functions';
 import { fno3d } from '../models';
 import { navierStokes2d, type ArrayDataset } from '../problems';
-import { loadArrays, UnitGaussianNormalizer, type LoadedArray } from '../data';
+import { arrayShapes, loadArrays, UnitGaussianNormalizer, type LoadedArray } from '../data';
 import type { PresetName } from '../solvers';
 import type { ReproduceCase, ReproduceOptions, CaseResult } from './cases';
 import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, stepScheduleReference } from './compare';
@@ -123,17 +123,19 @@ export async function reproduceNavierStokes(opts: ReproduceOptions): Promise<Cas
  * resolution.
  */
 async function loadNavierStokesFile(file: string, setting: NavierStokesSetting): Promise<{ train: ArrayDataset; test: ArrayDataset }> {
-  const { u } = await loadArrays(file, ['u']);
+  const { u: shape } = await arrayShapes(file, ['u']);
   const where = `petscml: reproduce navier-stokes: ${file}`;
-  if (u.shape.length !== 4 || u.shape[1] !== u.shape[2]) throw new RangeError(`${where}: 'u' must be [samples, s, s, snapshots], got [${u.shape.join(', ')}]`);
-  const [rows, side, , steps] = u.shape;
+  if (shape.length !== 4 || shape[1] !== shape[2]) throw new RangeError(`${where}: 'u' must be [samples, s, s, snapshots], got [${shape.join(', ')}]`);
+  const [rows, side, , steps] = shape;
   if (side % setting.resolution !== 0) throw new RangeError(`${where}: a ${side}^2 grid cannot be strided to ${setting.resolution}^2`);
   if (setting.tIn + setting.tOut > steps) throw new RangeError(`${where}: ${steps} snapshots, fewer than ${setting.tIn} in + ${setting.tOut} out`);
   if (setting.train + setting.test > rows) throw new RangeError(`${where}: ${rows} samples, fewer than ${setting.train} training + ${setting.test} test`);
+  // Only these rows are read: the authors' file holds 5000 samples (4 GB as float32).
+  const { u } = await loadArrays(file, ['u'], { samples: [[0, setting.train], [rows - setting.test, rows]] });
   const stride = side / setting.resolution;
   return {
     train: slab(u, 0, setting.train, stride, setting),
-    test: slab(u, rows - setting.test, setting.test, stride, setting),
+    test: slab(u, setting.train, setting.test, stride, setting),
   };
 }
 

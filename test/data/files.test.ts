@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { columnMajorToRowMajor, detectArrayFormat, loadArrays, toDataset } from '../../src';
+import { arrayShapes, columnMajorToRowMajor, detectArrayFormat, loadArrays, toDataset } from '../../src';
 import { matHeader, npy, writeMat5 as writeMat5At, writeMat73 as writeMat73At, type MatVar } from '../support/array-files';
 
 // Every fixture is written here, by hand, from a known row-major array, so a loader that mixes up
@@ -106,6 +106,53 @@ describe('MATLAB v7.3 .mat (HDF5 via h5wasm)', () => {
     const p = await writeMat73('bare.h5', [{ name: 'u', shape: uShape, rowMajor: u }], false);
     const got = await loadArrays(p, ['u']);
     expect(got.u).toEqual({ values: u, shape: uShape });
+  });
+});
+
+describe('loadArrays samples: only some rows', () => {
+  const uShape = [7, 3, 2, 5];
+  const u = ramp(uShape);
+  const row = 3 * 2 * 5;
+  const rows = (ranges: [number, number][]) => {
+    const parts = ranges.map(([a, b]) => u.subarray(a * row, b * row));
+    return Float64Array.from(parts.flatMap((p) => Array.from(p)));
+  };
+  const ranges: [number, number][] = [[0, 3], [5, 7]];
+
+  it('reads first and last rows of a v7.3 file by hyperslabs, in blocks of any size, and the shapes without the data', async () => {
+    const p = await writeMat73('rows.mat', [{ name: 'u', shape: uShape, rowMajor: u }, { name: 't', shape: [1, 5], rowMajor: ramp([5]) }]);
+    expect(await arrayShapes(p)).toEqual({ u: uShape, t: [1, 5] });
+    for (const blockBytes of [1, 8 * row * 2, 64 * 2 ** 20]) {
+      // 1 byte: one row per hyperslab; 2 rows; all at once
+      const got = await loadArrays(p, ['u'], { samples: ranges, blockBytes });
+      expect(got.u.shape).toEqual([5, 3, 2, 5]);
+      expect(got.u.values).toEqual(rows(ranges));
+    }
+    await expect(loadArrays(p, ['u'], { samples: [[5, 8]] })).rejects.toThrow(/variable 'u' has 7 samples; the range \[5, 8\) is past its end/);
+  });
+
+  it('reads rows of a plain HDF5 file (C order, samples first)', async () => {
+    const h5 = await import('h5wasm/node');
+    await h5.ready;
+    const p = file('plain.h5');
+    const f = new h5.File(p, 'w');
+    f.create_dataset({ name: 'u', data: u, shape: uShape, dtype: '<d' });
+    f.close();
+    const got = await loadArrays(p, ['u'], { samples: ranges, blockBytes: row * 8 });
+    expect(got.u).toEqual({ values: rows(ranges), shape: [5, 3, 2, 5] });
+  });
+
+  it('cuts the same rows from MAT v5 and .npz files, and refuses bad ranges', async () => {
+    const m = writeMat5('rows5.mat', [{ name: 'u', shape: uShape, rowMajor: u }], true);
+    expect((await loadArrays(m, ['u'], { samples: ranges })).u).toEqual({ values: rows(ranges), shape: [5, 3, 2, 5] });
+    const z = file('rows.npz');
+    fs.writeFileSync(z, zipSync({ 'u.npy': npy({ descr: '<f8', shape: uShape, rowMajor: u }) }));
+    expect((await loadArrays(z, ['u'], { samples: [[6, 7]] })).u).toEqual({ values: rows([[6, 7]]), shape: [1, 3, 2, 5] });
+    expect(await arrayShapes(z)).toEqual({ u: uShape });
+    for (const bad of [[], [[2, 2]], [[-1, 2]], [[0, 1.5]], [[0]]]) {
+      await expect(loadArrays(z, ['u'], { samples: bad as never })).rejects.toThrow(/options.samples must be a non-empty list of \[start, end\) index pairs/);
+    }
+    await expect(loadArrays(z, ['u'], { samples: [[0, 1]], blockBytes: 0 })).rejects.toThrow(/blockBytes must be a positive integer/);
   });
 });
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { reproduceNavierStokes, NAVIER_STOKES_SETTINGS } from '../../src/reproduce';
 import { navierStokes2d } from '../../src/problems';
 import { UnitGaussianNormalizer } from '../../src/data';
-import { npyF8 as npy } from '../support/array-files';
+import { npyF8 as npy, writeMat73 } from '../support/array-files';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-repro-ns-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -60,6 +60,11 @@ describe('reproduceNavierStokes (tiny)', () => {
     const r = await reproduceNavierStokes({ size: 'tiny', out: path.join(dir, 'file'), solvers: ['tr-gn'], data: file, progress: false, plot: false, say: () => {} });
     expect(r.runs[0].header.samples).toBe(st.train);
     expect(r.runs[1].summary.iterations).toBeGreaterThan(0);
+    // the authors' own format, MATLAB v7.3 (HDF5, reversed axes), read by rows: the same training
+    const mat = await writeMat73(path.join(dir, 'ns_V1e-3_N20_T8.mat'), [{ name: 'u', shape: [rows, side, side, steps], rowMajor: u }]);
+    const m = await reproduceNavierStokes({ size: 'tiny', out: path.join(dir, 'mat'), solvers: ['tr-gn'], data: mat, progress: false, plot: false, say: () => {} });
+    expect(m.runs[0].records.map((x) => x.loss)).toEqual(r.runs[0].records.map((x) => x.loss));
+    expect(m.runs[1].summary.testMetric).toBe(r.runs[1].summary.testMetric);
     const bad = path.join(dir, 'bad.npz');
     fs.writeFileSync(bad, zipSync({ 'u.npy': npy(u.slice(0, rows * side * side * 4), [rows, side, side, 4]) }));
     await expect(reproduceNavierStokes({ size: 'tiny', out: dir, data: bad, progress: false })).rejects.toThrow(/4 snapshots, fewer than 3 in \+ 3 out/);
