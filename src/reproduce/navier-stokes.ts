@@ -170,7 +170,7 @@ relative error (eq. 7), both on the decoded vorticity.
           snapshots, 100 / 25 samples, FNO-3D width 8 / 4 modes / projection 32, REF 40 epochs,
           lr halved every 10 (minutes on 2 cores); paper: 64^2, 10 -> 40 snapshots, 1000 / 200
           samples, width 20 / 8 modes (6,558,377 parameters), REF 500 epochs halved every 100
-          (use --data; days on 2 cores)
+          (use --data; about 4 hours per REF epoch on 2 cores, an estimate)
   REF     adamw (default: the paper's optax ADAMW, decoupled decay 1e-4) or adam-l2 (the original
           script's Adam with coupled L2 decay 1e-4); lr 1e-3 halved on a staircase
   --data  the authors' ns_V1e-3_N5000_T50.mat (u: [samples, 64, 64, 50]; or a .npz / .mat with a
