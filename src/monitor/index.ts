@@ -5,3 +5,5 @@ export { ProgressReporter, isCI, formatNumber } from './progress';
 export type { ProgressOptions, ProgressStream } from './progress';
 export { summarizeRun, formatSummaryTable } from './summary';
 export type { RunLike, SummaryRow, SummaryTableOptions } from './summary';
+export { explainStop } from './reasons';
+export type { StopContext, StopExplanation } from './reasons';

@@ -162,7 +162,8 @@ export class ProgressReporter {
       const head = this.label ? `${this.label}  ` : '';
       this.stream.write(
         `${head}${summary.converged ? 'converged' : 'stopped'}: ${summary.reason} after ${summary.iterations} iterations, ` +
-          `loss ${formatNumber(summary.loss)}, ${formatNumber(summary.time)} s\n`,
+          `loss ${formatNumber(summary.loss)}, ${formatNumber(summary.time)} s` +
+          `${summary.explanation ? `: ${summary.explanation}` : ''}\n${summary.hint ? `${head}hint: ${summary.hint}\n` : ''}`,
       );
     }
   }

@@ -94,6 +94,10 @@ export interface SummaryRecord {
   /** TaoConvergedReason name, for example 'CONVERGED_GATOL' or 'DIVERGED_MAXITS'; 'ORACLE_BUDGET' when createSolver's budget ended the run. */
   reason: string;
   converged: boolean;
+  /** The reason in words (explainStop); absent in logs written before it existed. */
+  explanation?: string;
+  /** What to try, where there is something to try. */
+  hint?: string;
   /** Wall seconds of the solve. */
   time: number;
 }

@@ -4,6 +4,7 @@
  */
 import { argError } from '../petsc/errors';
 import { formatNumber } from './progress';
+import { explainStop } from './reasons';
 import type { HeaderRecord, IterationRecord, RecordCounts, SummaryRecord } from './record';
 
 /** What a table row needs: a header, and a summary and/or the iteration records. */
@@ -29,6 +30,9 @@ export interface SummaryRow {
   time: number;
   /** TAO's stop reason, or 'killed' when the log has no summary. */
   reason: string;
+  /** The reason in words, and what to try (logs written before these existed have neither). */
+  explanation?: string;
+  hint?: string;
 }
 
 const ZERO_COUNTS: RecordCounts = {
@@ -75,6 +79,7 @@ export function summarizeRun(run: RunLike): SummaryRow {
     counts: s?.counts ?? last?.counts ?? ZERO_COUNTS,
     time: s?.time ?? last?.time ?? 0,
     reason: s?.reason ?? 'killed',
+    ...(s ? { explanation: s.explanation, hint: s.hint } : { explanation: explainStop('killed', { iterations: 0 }).explanation }),
   };
 }
 
@@ -137,11 +142,23 @@ export function formatSummaryTable(runs: readonly (RunLike | SummaryRow)[], opts
       `|${columns.map((c) => (c.numeric ? '---:' : ':---')).join('|')}|`,
       ...cells.map((row) => `| ${row.map(esc).join(' | ')} |`),
     ];
-    return out.join('\n') + '\n';
+    const why = reasonLines(rows, (r) => `- ${esc(r.solver)}: `);
+    return out.join('\n') + '\n' + (why.length ? '\n' + why.join('\n') + '\n' : '');
   }
   const widths = columns.map((c, j) => Math.max(c.title.length, ...cells.map((row) => row[j].length)));
   const pad = (s: string, j: number) => (columns[j].numeric ? s.padStart(widths[j]) : s.padEnd(widths[j]));
   const line = (row: string[]) => row.map(pad).join('  ').trimEnd();
   const out = [line(columns.map((c) => c.title)), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)];
-  return out.join('\n') + '\n';
+  const why = reasonLines(rows, (r) => `${r.solver}: `);
+  return out.join('\n') + '\n' + (why.length ? '\n' + why.join('\n') + '\n' : '');
+}
+
+/** Why each run stopped, a line each (and its hint), for the runs whose logs say. */
+function reasonLines(rows: readonly SummaryRow[], lead: (r: SummaryRow) => string): string[] {
+  const lines: string[] = [];
+  for (const r of rows) {
+    if (!r.explanation) continue;
+    lines.push(`${lead(r)}${r.explanation}${r.hint ? `; hint: ${r.hint}` : ''}`);
+  }
+  return lines;
 }

@@ -11,6 +11,7 @@ import type { Batch, Metric } from '../functions';
 import { meanRelativeError } from '../functions/losses';
 import type { HessianKind, ObjectiveFunction } from '../functions/types';
 import type { HeaderRecord, IterationRecord, RecordCounts, RunRecord, SummaryRecord } from '../monitor/record';
+import { explainStop } from '../monitor/reasons';
 import { JsonlLog } from '../monitor/log';
 import { ProgressReporter, type ProgressOptions } from '../monitor/progress';
 import { argError } from '../petsc/errors';
@@ -771,6 +772,14 @@ export class Solver {
         oracleCalls, counts: this.counts(c), time,
         ...(overBudget && status.reasonName === 'CONVERGED_USER' ? { reason: 'ORACLE_BUDGET', converged: false } : { reason: status.reasonName, converged: status.converged }),
       };
+      const why = explainStop(summary.reason, {
+        taoType: this.tao.type ?? undefined, iterations: status.iterations, budget,
+        epochs: this.planned.origin.get(this.prefix + 'tao_max_it')?.source === 'epochs' ? this.opts.epochs : undefined,
+        oracleCalls, gradNorm: status.gnorm, firstOrder: this.planned.firstOrder,
+        recentLosses: records.slice(-3).map((r) => r.trainLoss ?? (this.batchesPerEpoch === 1 ? r.loss : NaN)),
+      });
+      summary.explanation = why.explanation;
+      if (why.hint) summary.hint = why.hint;
       emit(summary);
       return { x, status, summary, header, records };
     } finally {

@@ -64,6 +64,7 @@ describe('summary table', () => {
       counts: counts(3),
       time: 4.5,
       reason: 'killed',
+      explanation: 'the log ends without a summary: the run was killed or is still running',
     });
   });
 
@@ -75,6 +76,9 @@ describe('summary table', () => {
         'TR-GN      40      40     3.25e-6   3.25e-6   4.50e-5          1234  40  80  120  400      12.3  CONVERGED_GATOL',
         'Adam        3    1.50       0.125    0.0625      0.05            21   3   6    9   30      4.50  killed',
         '',
+        // the finished run's summary predates explanations: no line for it
+        'Adam: the log ends without a summary: the run was killed or is still running',
+        '',
       ].join('\n'),
     );
   });
@@ -85,7 +89,14 @@ describe('summary table', () => {
     expect(lines[0]).toBe('| solver | iters | epochs | final loss | min loss | test mse | oracle calls | f | g | f+g | Hv | time (s) | reason |');
     expect(lines[1]).toBe('|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|');
     expect(lines[3]).toBe('| L\\|BFGS | 0 | 0 | 2 | 2 | - | 0 | 0 | 0 | 0 | 0 | 0.00 | killed |');
-    expect(lines).toHaveLength(4);
+    expect(lines[5]).toBe('- L\\|BFGS: the log ends without a summary: the run was killed or is still running');
+    expect(lines).toHaveLength(6);
+  });
+
+  it('says under the table why each run stopped, with the hint', () => {
+    const why = { ...summary, reason: 'DIVERGED_TR_REDUCTION', converged: false, explanation: 'the trust region shrank', hint: 'float32' };
+    const text = formatSummaryTable([{ ...finished, summary: why }]);
+    expect(text.trimEnd().split('\n').pop()).toBe('TR-GN: the trust region shrank; hint: float32');
   });
 
   it('refuses what is not a run', () => {
