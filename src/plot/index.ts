@@ -1,2 +1,2 @@
-export { plotRuns, renderFigureSvg, svgToPng, parseXAxis } from './plot';
+export { plotRuns, renderFigureSvg, renderVegaLiteSvg, svgToPng, parseXAxis } from './plot';
 export type { PlotOptions, PlotResult, PlotFormat, PlotXAxis, FigureSvg } from './plot';

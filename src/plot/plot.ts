@@ -328,13 +328,17 @@ export async function renderFigureSvg(
       concat: { spacing: 24 },
     },
   };
+  const svg = await renderVegaLiteSvg(spec);
+  const m = /<svg[^>]*\bwidth="([\d.]+)"[^>]*\bheight="([\d.]+)"/.exec(svg);
+  return { svg, width: m ? Number(m[1]) : NaN, height: m ? Number(m[2]) : NaN, notes };
+}
+
+/** Any Vega-Lite spec as SVG, headless (no browser, no canvas). */
+export async function renderVegaLiteSvg(spec: object): Promise<string> {
   const { vega, vegaLite } = await loadVega();
-  const compiled = vegaLite.compile(spec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   try {
-    const svg = await view.toSVG();
-    const m = /<svg[^>]*\bwidth="([\d.]+)"[^>]*\bheight="([\d.]+)"/.exec(svg);
-    return { svg, width: m ? Number(m[1]) : NaN, height: m ? Number(m[2]) : NaN, notes };
+    return await view.toSVG();
   } finally {
     view.finalize();
   }
