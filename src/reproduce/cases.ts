@@ -63,3 +63,7 @@ export async function loadCase(name: string): Promise<ReproduceCase | undefined>
 
 registerCase('burgers', async () => (await import('./burgers')).BURGERS_CASE);
 registerCase('navier-stokes', async () => (await import('./navier-stokes')).NAVIER_STOKES_CASE);
+registerCase('diffusion-reaction', async () => (await import('./diffusion-reaction')).DIFFUSION_REACTION_CASE);
+registerCase('advection-1', async () => (await import('./advection')).ADVECTION_1_CASE);
+registerCase('advection-2', async () => (await import('./advection')).ADVECTION_2_CASE);
+registerCase('greenlearning', async () => (await import('./greenlearning')).GREENLEARNING_CASE);
