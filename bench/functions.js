@@ -4,7 +4,9 @@
  *   MODEL=mlp (default): MLP 64-256-256-64 (98,880 parameters), batch 1000, tanh, MSE;
  *   MODEL=darcy: the main job's MLP, 33-64-64-31, batch 1000, tanh, MSE;
  *   MODEL=fno: one FNO-1D block (CASES.md 1.4): Fourier layer (width 64, 16 modes, s = 128, DFT
- *     matrix form) plus a 1x1 convolution and bias, GELU (tanh form), batch 20, MSE.
+ *     matrix form) plus a 1x1 convolution and bias, GELU (tanh form), batch 20, MSE;
+ *   MODEL=fno3d: the FNO-3D of `petscml reproduce navier-stokes` at its small size (16^2 grid,
+ *     10 -> 10 snapshots, time padding 6, width 8, 4 modes, projection 32), batch 10, loss eq. 6.
  * Median times of f+g, exact Hv and Gauss-Newton v, GFLOP/s of f+g for the MLP (6 x batch x
  * parameters flops), and the same in PyTorch float32 when /usr/bin/python3 has torch (MLP only).
  * bench/engine.js runs this for every backend and model in one run and prints the ratios.
@@ -31,6 +33,16 @@ async function main() {
   const rnd = () => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed / 2 ** 32 * 2 - 1; };
   const params = {};
   let fn;
+  if (MODEL === 'fno3d') {
+    const { fno3d } = require(path.join(__dirname, '..', 'dist', 'models'));
+    const s = 16, B = 10, T = 10;
+    const model = fno3d({ resolution: s, inputSteps: T, outputSteps: T, width: 8, modes: 4, projection: 32, seed: 1 });
+    fn = await createTfjsFunction({
+      model, loss: 'msre', quiet: true,
+      data: { x: { values: Float32Array.from({ length: B * s * s * T }, rnd), shape: [B, s * s * T] },
+        y: { values: Float32Array.from({ length: B * s * s * T }, () => 1 + rnd()), shape: [B, s * s * T] } },
+    });
+  }
   if (MODEL === 'fno') {
     const W = 64, M = 16, S = 128, B = 20;
     const basis = dftBasis(S, M);
@@ -82,7 +94,7 @@ async function main() {
   const G = fn.hessian('gauss-newton'); G.setPoint(x);
   const gn = time(() => G.apply(v, y));
   const gflops = MODEL === 'mlp' ? 6 * BATCH * n / (fg / 1e3) / 1e9 : undefined;
-  const r = { model: MODEL, backend: fn.backend.name, params: n, batch: MODEL === 'fno' ? 20 : BATCH, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
+  const r = { model: MODEL, backend: fn.backend.name, params: n, batch: MODEL === 'fno' ? 20 : MODEL === 'fno3d' ? 10 : BATCH, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
   let torch = null;
   if (MODEL !== 'mlp' || process.env.NO_TORCH) torch = { skipped: 'not measured for this model' };
   else try {
