@@ -9,22 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadCase, reproduceAdvection, ADVECTION_SETTINGS } from '../../src/reproduce';
 import { advection } from '../../src/problems';
 import { podBasis } from '../../src/models';
+import { npyF8 as npy } from '../support/array-files';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-repro-adv-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A .npy of float64 values in C order. */
-function npy(values: ArrayLike<number>, shape: number[]): Uint8Array {
-  const data = new Uint8Array(Float64Array.from(values).buffer);
-  let header = `{'descr': '<f8', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-  while ((10 + header.length + 1) % 64) header += ' ';
-  header += '\n';
-  const out = new Uint8Array(10 + header.length + data.byteLength);
-  out.set([0x93, 78, 85, 77, 80, 89, 1, 0, header.length & 255, header.length >> 8]);
-  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-  out.set(data, 10 + header.length);
-  return out;
-}
 
 /** The authors' archive: x, t (n x n) and u [N, n t, n x]. */
 function authorsNpz(file: string, u: Float32Array, samples: number, n: number): void {

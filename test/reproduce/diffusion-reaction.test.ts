@@ -8,22 +8,13 @@ import { zipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { breakdownOf, loadCase, reproduceDiffusionReaction, DIFFUSION_REACTION_SETTINGS } from '../../src/reproduce';
 import type { IterationRecord } from '../../src/monitor';
+import { npy as npyOf } from '../support/array-files';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-repro-dr-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** A .npy in C order, float32 ('<f4', as DeepXDE's arrays) or float64. */
-function npy(values: ArrayLike<number>, shape: number[], descr: '<f4' | '<f8' = '<f4'): Uint8Array {
-  const data = descr === '<f4' ? new Uint8Array(Float32Array.from(values).buffer) : new Uint8Array(Float64Array.from(values).buffer);
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-  while ((10 + header.length + 1) % 64) header += ' ';
-  header += '\n';
-  const out = new Uint8Array(10 + header.length + data.byteLength);
-  out.set([0x93, 78, 85, 77, 80, 89, 1, 0, header.length & 255, header.length >> 8]);
-  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-  out.set(data, 10 + header.length);
-  return out;
-}
+const npy = (values: ArrayLike<number>, shape: number[], descr: '<f4' | '<f8' = '<f4') => npyOf({ descr, shape, rowMajor: values });
 
 const record = (iteration: number, epoch: number, c: Partial<IterationRecord['counts']>): IterationRecord => ({
   type: 'iteration', iteration, epoch, loss: 1, gradNorm: 1, testMetric: null, oracleCalls: 0, trustRadius: null, stepLength: null, time: 0,

@@ -10,51 +10,14 @@ import { loadCase, reproduceGreenLearning, GREENLEARNING_SETTINGS } from '../../
 import { poisson2d } from '../../src/problems';
 import { greenLearning } from '../../src/models';
 import { UnitGaussianNormalizer } from '../../src/data';
+import { writeMat5 } from '../support/array-files';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pml-repro-gl-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-// ---- a MAT v5 writer (uncompressed doubles), after test/data/files.test.ts
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}
-
-function subelement(type: number, data: Uint8Array): Uint8Array {
-  if (data.length <= 4) {
-    const b = new Uint8Array(8), v = new DataView(b.buffer);
-    v.setUint32(0, (data.length << 16) | type, true);
-    b.set(data, 4);
-    return b;
-  }
-  const padded = Math.ceil(data.length / 8) * 8;
-  const b = new Uint8Array(8 + padded), v = new DataView(b.buffer);
-  v.setUint32(0, type, true);
-  v.setUint32(4, data.length, true);
-  b.set(data, 8);
-  return b;
-}
-
-const u32 = (...xs: number[]) => new Uint8Array(Uint32Array.from(xs).buffer);
-const i32 = (...xs: number[]) => new Uint8Array(Int32Array.from(xs).buffer);
-
-/** A [N, s, s] row-major array as MATLAB stores it (column-major). */
-function matVariable(name: string, rowMajor: ArrayLike<number>, n: number, s: number): Uint8Array {
-  const col = new Float64Array(n * s * s);
-  for (let k = 0; k < n; k++) for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) col[k + n * (i + s * j)] = rowMajor[(k * s + i) * s + j];
-  const body = concat([subelement(6, u32(6, 0)), subelement(5, i32(n, s, s)), subelement(1, new TextEncoder().encode(name)), subelement(9, new Uint8Array(col.buffer))]);
-  return concat([u32(14, body.length), body]);
-}
-
+/** The authors' train.mat / test.mat: MAT v5 doubles [N, s, s] per variable. */
 function writeMat(file: string, vars: Record<string, ArrayLike<number>>, n: number, s: number): void {
-  const h = new Uint8Array(128).fill(0x20);
-  h.set(new TextEncoder().encode('MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: petscml test'));
-  h.fill(0, 116, 124);
-  h[124] = 0x00; h[125] = 0x01; h[126] = 0x49; h[127] = 0x4d;
-  fs.writeFileSync(file, concat([h, ...Object.entries(vars).map(([k, v]) => matVariable(k, v, n, s))]));
+  writeMat5(file, Object.entries(vars).map(([name, v]) => ({ name, shape: [n, s, s], rowMajor: Float64Array.from(v) })), false);
 }
 
 /** Embeds [N, a, a] values on the vertex grid of [N, b, b] (every (b-1)/(a-1)-th point), noise elsewhere. */
