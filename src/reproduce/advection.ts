@@ -16,7 +16,7 @@ import { advection, type ArrayDataset } from '../problems';
 import { loadArrays } from '../data';
 import type { PresetName } from '../solvers';
 import type { ReproduceCase, ReproduceOptions, CaseResult } from './cases';
-import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison } from './compare';
+import { caseFunctions, caseSetting, commonSetup, runComparison } from './compare';
 
 export interface AdvectionSetting {
   train: number;
@@ -56,21 +56,8 @@ export async function reproduceAdvection(kind: 1 | 2, opts: ReproduceOptions): P
   if (kind !== 1 && kind !== 2) throw new RangeError(`petscml: reproduce advection: the case must be 1 or 2, got ${String(kind)}`);
   const name = CASE_NAMES[kind];
   const where = `petscml: reproduce ${name}`;
-  const size = opts.size ?? 'small';
-  if (!(size in ADVECTION_SETTINGS)) throw new RangeError(`${where}: size must be tiny, small or paper, got '${String(size)}'`);
-  const reference = opts.reference ?? 'adam';
-  if (reference !== 'adam') throw new RangeError(`${where}: reference must be adam, got '${String(reference)}'`);
-  if (opts.halvingEpochs !== undefined) {
-    throw new RangeError(`${where}: halvingEpochs: REF's learning rate decays as 1e-3 / (1 + 1e-4 it) (no step schedule), got ${opts.halvingEpochs}`);
-  }
-  const solvers = [...(opts.solvers ?? ADVECTION_SOLVERS)];
-  checkSecondOrder(`reproduce ${name}`, solvers, ADVECTION_SOLVERS);
-  const setting: AdvectionSetting = {
-    ...ADVECTION_SETTINGS[size],
-    ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}),
-  };
-  if (!Number.isInteger(setting.refEpochs) || setting.refEpochs < 1) throw new RangeError(`${where}: refEpochs must be a positive integer, got ${setting.refEpochs}`);
-  checkWarmup(name, opts.warmupEpochs, setting.refEpochs);
+  const { size, reference, solvers, setting } = caseSetting(name, ADVECTION_SETTINGS, opts,
+    { references: ['adam'], solvers: ADVECTION_SOLVERS, noSchedule: 'decays as 1e-3 / (1 + 1e-4 it)' });
   const { seed, say, progress, out } = commonSetup(name, opts);
 
   await initBackend({ backend: opts.backend, quiet: true });

@@ -13,7 +13,7 @@ import { burgers1d, type ArrayDataset } from '../problems';
 import { loadArrays, toDataset } from '../data';
 import type { PresetName } from '../solvers';
 import type { ReproduceCase } from './cases';
-import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, stepScheduleReference, type CaseRun, type CommonCaseOptions, type Headline } from './compare';
+import { caseFunctions, caseSetting, commonSetup, runComparison, stepScheduleReference, type CaseRun, type CommonCaseOptions, type Headline } from './compare';
 
 export type BurgersSize = 'tiny' | 'small' | 'paper';
 
@@ -82,21 +82,9 @@ export interface ReproduceBurgersResult {
 
 
 export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<ReproduceBurgersResult> {
-  const size = opts.size ?? 'small';
-  if (!(size in BURGERS_SETTINGS)) throw new RangeError(`petscml: reproduce burgers: size must be tiny, small or paper, got '${String(size)}'`);
-  const reference = opts.reference ?? 'adamw';
-  if (reference !== 'adamw' && reference !== 'adam-l2') throw new RangeError(`petscml: reproduce burgers: reference must be adamw or adam-l2, got '${String(reference)}'`);
-  const solvers = [...(opts.solvers ?? BURGERS_SOLVERS)];
-  checkSecondOrder('reproduce burgers', solvers, BURGERS_SOLVERS);
-  const setting: BurgersSetting = {
-    ...BURGERS_SETTINGS[size],
-    ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}),
-    ...(opts.halvingEpochs !== undefined ? { halvingEpochs: opts.halvingEpochs } : {}),
-  };
-  for (const k of ['refEpochs', 'halvingEpochs'] as const) {
-    if (!Number.isInteger(setting[k]) || setting[k] < 1) throw new RangeError(`petscml: reproduce burgers: ${k} must be a positive integer, got ${setting[k]}`);
-  }
-  checkWarmup('burgers', opts.warmupEpochs, setting.refEpochs);
+  const { size, reference: variant, solvers, setting } = caseSetting('burgers', BURGERS_SETTINGS, opts,
+    { references: ['adamw', 'adam-l2'], solvers: BURGERS_SOLVERS });
+  const reference = variant as BurgersReference;
   const { seed, say, progress, out, dataProgress } = commonSetup('burgers', opts);
 
   await initBackend({ backend: opts.backend, quiet: true });

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { createTfjsFunction, type BackendChoice, type BackendName, type TfjsFunction } from '../functions';
 import { shardBatches, shardData } from '../data';
 import type { ArrayDataset } from '../problems';
+import type { CaseSize, ReproduceOptions } from './cases';
 import { createSolver, PRESETS, type PresetName, type SolverOptions, type TestSet } from '../solvers';
 import { JsonlLog, ProgressReporter, formatSummaryTable, type IterationRecord, type SummaryRecord, type HeaderRecord } from '../monitor';
 import { comm } from '../petsc';
@@ -105,6 +106,38 @@ export function checkSecondOrder(where: string, solvers: readonly string[], know
   for (const s of solvers) {
     if (!(s in PRESETS) || PRESETS[s as PresetName].firstOrder) throw new RangeError(`petscml: ${where}: '${String(s)}' is not one of the second-order presets (${known.join(', ')})`);
   }
+}
+
+/**
+ * A case's size, REF variant, solvers and setting from the common options, each refused by name:
+ * refEpochs (and halvingEpochs, for a REF with a step schedule) override the size's; a REF without
+ * one refuses halvingEpochs, saying how its learning rate moves (`noSchedule`).
+ */
+export function caseSetting<S extends { refEpochs: number; halvingEpochs?: number }>(
+  caseName: string, settings: Readonly<Record<CaseSize, Readonly<S>>>, opts: ReproduceOptions,
+  spec: { references: readonly string[]; solvers: readonly PresetName[]; knownSolvers?: readonly PresetName[]; noSchedule?: string },
+): { size: CaseSize; reference: string; solvers: PresetName[]; setting: S } {
+  const where = `petscml: reproduce ${caseName}`;
+  const size = opts.size ?? 'small';
+  if (!(size in settings)) throw new RangeError(`${where}: size must be tiny, small or paper, got '${String(size)}'`);
+  const reference = opts.reference ?? spec.references[0];
+  if (!spec.references.includes(reference)) throw new RangeError(`${where}: reference must be ${spec.references.join(' or ')}, got '${String(reference)}'`);
+  if (spec.noSchedule !== undefined && opts.halvingEpochs !== undefined) {
+    throw new RangeError(`${where}: halvingEpochs: REF's learning rate ${spec.noSchedule} (no step schedule), got ${opts.halvingEpochs}`);
+  }
+  const solvers = [...(opts.solvers ?? spec.solvers)];
+  checkSecondOrder(`reproduce ${caseName}`, solvers, spec.knownSolvers ?? spec.solvers);
+  const setting: S = {
+    ...settings[size],
+    ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}),
+    ...(spec.noSchedule === undefined && opts.halvingEpochs !== undefined ? { halvingEpochs: opts.halvingEpochs } : {}),
+  };
+  for (const k of spec.noSchedule === undefined ? ['refEpochs', 'halvingEpochs'] as const : ['refEpochs'] as const) {
+    const v = setting[k];
+    if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`${where}: ${k} must be a positive integer, got ${v}`);
+  }
+  checkWarmup(caseName, opts.warmupEpochs, setting.refEpochs);
+  return { size, reference, solvers, setting };
 }
 
 /** The warm-up epochs, checked against REF's (whose oracle calls are the budget). */

@@ -16,7 +16,7 @@ import { loadArrays, type LoadedArray } from '../data';
 import type { IterationRecord } from '../monitor';
 import type { PresetName } from '../solvers';
 import type { ReproduceCase, ReproduceOptions, CaseResult } from './cases';
-import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, type CaseRun } from './compare';
+import { caseFunctions, caseSetting, commonSetup, runComparison, type CaseRun } from './compare';
 
 export interface DiffusionReactionSetting {
   /** Training functions u and output points P drawn for each. */
@@ -71,21 +71,8 @@ export interface SolverBreakdown {
 
 export async function reproduceDiffusionReaction(opts: ReproduceOptions): Promise<CaseResult & { setting: DiffusionReactionSetting; breakdown: SolverBreakdown[] }> {
   const where = 'petscml: reproduce diffusion-reaction';
-  const size = opts.size ?? 'small';
-  if (!(size in DIFFUSION_REACTION_SETTINGS)) throw new RangeError(`${where}: size must be tiny, small or paper, got '${String(size)}'`);
-  const reference = opts.reference ?? 'adam';
-  if (reference !== 'adam') throw new RangeError(`${where}: reference must be adam, got '${String(reference)}'`);
-  if (opts.halvingEpochs !== undefined) {
-    throw new RangeError(`${where}: halvingEpochs: REF's learning rate is constant (no step schedule), got ${opts.halvingEpochs}`);
-  }
-  const solvers = [...(opts.solvers ?? DIFFUSION_REACTION_SOLVERS)];
-  checkSecondOrder('reproduce diffusion-reaction', solvers, DIFFUSION_REACTION_SOLVERS);
-  const setting: DiffusionReactionSetting = {
-    ...DIFFUSION_REACTION_SETTINGS[size],
-    ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}),
-  };
-  if (!Number.isInteger(setting.refEpochs) || setting.refEpochs < 1) throw new RangeError(`${where}: refEpochs must be a positive integer, got ${setting.refEpochs}`);
-  checkWarmup('diffusion-reaction', opts.warmupEpochs, setting.refEpochs);
+  const { size, reference, solvers, setting } = caseSetting('diffusion-reaction', DIFFUSION_REACTION_SETTINGS, opts,
+    { references: ['adam'], solvers: DIFFUSION_REACTION_SOLVERS, noSchedule: 'is constant' });
   const { seed, say, progress, out, root, dataProgress } = commonSetup('diffusion-reaction', opts);
 
   await initBackend({ backend: opts.backend, quiet: true });

@@ -19,7 +19,7 @@ import { poisson2d, type ArrayDataset } from '../problems';
 import { loadArrays, UnitGaussianNormalizer, type LoadedArray } from '../data';
 import type { PresetName } from '../solvers';
 import type { ReproduceCase, ReproduceOptions, CaseResult } from './cases';
-import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison } from './compare';
+import { caseFunctions, caseSetting, commonSetup, runComparison } from './compare';
 
 export type GreenLearningReference = 'adamw' | 'adam-l2';
 
@@ -59,21 +59,9 @@ const REF_LABEL: Record<GreenLearningReference, string> = { adamw: 'REF (AdamW)'
 
 export async function reproduceGreenLearning(opts: ReproduceOptions): Promise<CaseResult & { setting: GreenLearningSetting }> {
   const where = 'petscml: reproduce greenlearning';
-  const size = opts.size ?? 'small';
-  if (!(size in GREENLEARNING_SETTINGS)) throw new RangeError(`${where}: size must be tiny, small or paper, got '${String(size)}'`);
-  const reference = (opts.reference ?? 'adamw') as GreenLearningReference;
-  if (reference !== 'adamw' && reference !== 'adam-l2') throw new RangeError(`${where}: reference must be adamw or adam-l2, got '${String(reference)}'`);
-  const solvers = [...(opts.solvers ?? GREENLEARNING_SOLVERS)];
-  checkSecondOrder('reproduce greenlearning', solvers, GREENLEARNING_SOLVERS);
-  const setting: GreenLearningSetting = {
-    ...GREENLEARNING_SETTINGS[size],
-    ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}),
-    ...(opts.halvingEpochs !== undefined ? { halvingEpochs: opts.halvingEpochs } : {}),
-  };
-  for (const k of ['refEpochs', 'halvingEpochs'] as const) {
-    if (!Number.isInteger(setting[k]) || setting[k] < 1) throw new RangeError(`${where}: ${k} must be a positive integer, got ${setting[k]}`);
-  }
-  checkWarmup('greenlearning', opts.warmupEpochs, setting.refEpochs);
+  const { size, reference: variant, solvers, setting } = caseSetting('greenlearning', GREENLEARNING_SETTINGS, opts,
+    { references: ['adamw', 'adam-l2'], solvers: GREENLEARNING_SOLVERS });
+  const reference = variant as GreenLearningReference;
   const { seed, say, progress, out } = commonSetup('greenlearning', opts);
 
   await initBackend({ backend: opts.backend, quiet: true });

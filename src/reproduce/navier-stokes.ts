@@ -13,7 +13,7 @@ import { navierStokes2d, type ArrayDataset } from '../problems';
 import { arrayShapes, loadArrays, UnitGaussianNormalizer, type LoadedArray } from '../data';
 import type { PresetName } from '../solvers';
 import type { ReproduceCase, ReproduceOptions, CaseResult } from './cases';
-import { caseFunctions, checkSecondOrder, checkWarmup, commonSetup, runComparison, stepScheduleReference } from './compare';
+import { caseFunctions, caseSetting, commonSetup, runComparison, stepScheduleReference } from './compare';
 
 export type NavierStokesReference = 'adamw' | 'adam-l2';
 
@@ -58,21 +58,9 @@ const ALL_SOLVERS: readonly PresetName[] = ['lbfgs', 'ls', 'ls-gn', 'tr', 'tr-gn
 
 
 export async function reproduceNavierStokes(opts: ReproduceOptions): Promise<CaseResult & { setting: NavierStokesSetting }> {
-  const size = opts.size ?? 'small';
-  if (!(size in NAVIER_STOKES_SETTINGS)) throw new RangeError(`petscml: reproduce navier-stokes: size must be tiny, small or paper, got '${String(size)}'`);
-  const reference = (opts.reference ?? 'adamw') as NavierStokesReference;
-  if (reference !== 'adamw' && reference !== 'adam-l2') throw new RangeError(`petscml: reproduce navier-stokes: reference must be adamw or adam-l2, got '${String(reference)}'`);
-  const solvers = [...(opts.solvers ?? NAVIER_STOKES_SOLVERS)];
-  checkSecondOrder('reproduce navier-stokes', solvers, ALL_SOLVERS);
-  const setting: NavierStokesSetting = {
-    ...NAVIER_STOKES_SETTINGS[size],
-    ...(opts.refEpochs !== undefined ? { refEpochs: opts.refEpochs } : {}),
-    ...(opts.halvingEpochs !== undefined ? { halvingEpochs: opts.halvingEpochs } : {}),
-  };
-  for (const k of ['refEpochs', 'halvingEpochs'] as const) {
-    if (!Number.isInteger(setting[k]) || setting[k] < 1) throw new RangeError(`petscml: reproduce navier-stokes: ${k} must be a positive integer, got ${setting[k]}`);
-  }
-  checkWarmup('navier-stokes', opts.warmupEpochs, setting.refEpochs);
+  const { size, reference: variant, solvers, setting } = caseSetting('navier-stokes', NAVIER_STOKES_SETTINGS, opts,
+    { references: ['adamw', 'adam-l2'], solvers: NAVIER_STOKES_SOLVERS, knownSolvers: ALL_SOLVERS });
+  const reference = variant as NavierStokesReference;
   const { seed, say, progress, out, dataProgress } = commonSetup('navier-stokes', opts);
 
   await initBackend({ backend: opts.backend, quiet: true });
