@@ -8,7 +8,8 @@
  *   MODEL=fno3d: the FNO-3D of `petscml reproduce navier-stokes` at its small size (16^2 grid,
  *     10 -> 10 snapshots, time padding 6, width 8, 4 modes, projection 32), batch 10, loss eq. 6.
  * Median times of f+g, exact Hv and Gauss-Newton v, GFLOP/s of f+g for the MLP (6 x batch x
- * parameters flops), and the same in PyTorch float32 when /usr/bin/python3 has torch (MLP only).
+ * parameters flops), and the same in PyTorch float32 when /usr/bin/python3 has torch (mlp, darcy, fno;
+ * bench/functions_torch.py, 2 threads on Debian's OpenBLAS; bench/engine.js adds the other configurations).
  * bench/engine.js runs this for every backend and model in one run and prints the ratios.
  *
  * Run:  npx tsc -p tsconfig.json && node bench/functions.js   (uses dist/functions)
@@ -96,9 +97,9 @@ async function main() {
   const gflops = MODEL === 'mlp' ? 6 * BATCH * n / (fg / 1e3) / 1e9 : undefined;
   const r = { model: MODEL, backend: fn.backend.name, params: n, batch: MODEL === 'fno' ? 20 : MODEL === 'fno3d' ? 10 : BATCH, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
   let torch = null;
-  if (MODEL !== 'mlp' || process.env.NO_TORCH) torch = { skipped: 'not measured for this model' };
+  if (!['mlp', 'darcy', 'fno'].includes(MODEL) || process.env.NO_TORCH) torch = { skipped: process.env.NO_TORCH ? 'NO_TORCH' : 'not measured for this model' };
   else try {
-    const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'functions_torch.py'), String(REPS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'functions_torch.py'), String(REPS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MODEL } });
     torch = JSON.parse(out.trim().split('\n').pop());
   } catch (e) {
     torch = { skipped: `PyTorch not available to /usr/bin/python3 (${String(e.message).split('\n')[0]})` };
