@@ -1,13 +1,21 @@
 // Zero-copy Float64Array views over PETSc's Vec arrays.
 //
-// Node frees external ArrayBuffers only when the event loop turns, so one fresh view per callback
-// grows memory without bound during a long synchronous solve (PLATFORM.md: ~416 B a callback).
-// Views are therefore cached per Vec while any native entry point that can call back is active,
-// and detached (length 0) when the outermost one returns, or at once when PETSc destroys the Vec
-// or moves its array: a retained view is never left pointing at freed memory.
+// Views are cached per Vec while any native entry point that can call back is active, and
+// detached (length 0) when the outermost one returns, or at once when PETSc destroys the Vec or
+// moves its array: a retained view is never left pointing at freed memory.
+//
+// The ArrayBuffers are made with V8's own API, not napi_create_external_arraybuffer: Node-API
+// wraps every external buffer in a finalizer record that Node frees only when the event loop
+// turns (PLATFORM.md: ~416 B a view), so a synchronous loop of solves grew by that much per Vec
+// per solve. A V8 backing store with the empty deleter owns nothing and is reclaimed by the
+// garbage collector alone. The addon is compiled against the running Node's own headers (npm and
+// cmake-js both build it at install), so this V8 use cannot meet another V8.
 #include "common.h"
 
+#include <cstring>
 #include <unordered_map>
+
+#include <v8.h>
 
 namespace pml {
 namespace {
@@ -46,6 +54,20 @@ PetscErrorCode OnVecDestroyed(void *ctx) {
   return 0;
 }
 
+// An ArrayBuffer over memory it does not own and never frees (detached before that memory goes).
+Napi::ArrayBuffer UnownedArrayBuffer(Napi::Env env, void *data, size_t bytes) {
+  v8::Isolate *isolate = v8::Isolate::GetCurrent();
+  std::shared_ptr<v8::BackingStore> store =
+      v8::ArrayBuffer::NewBackingStore(data, bytes, v8::BackingStore::EmptyDeleter, nullptr);
+  v8::Local<v8::ArrayBuffer> local = v8::ArrayBuffer::New(isolate, std::move(store));
+  // napi_value is a v8::Local in Node's implementation (node_api.cc: JsValueFromV8LocalValue).
+  static_assert(sizeof(napi_value) == sizeof(v8::Local<v8::Value>), "napi_value is a v8::Local");
+  v8::Local<v8::Value> value = local;
+  napi_value nv;
+  std::memcpy(&nv, &value, sizeof nv);
+  return Napi::ArrayBuffer(env, nv);
+}
+
 } // namespace
 
 CallbackScope::CallbackScope(Napi::Env env) : env_(env) {
@@ -79,7 +101,7 @@ Napi::Float64Array ViewOf(Napi::Env env, Vec v, PetscScalar *data, PetscInt n) {
     Detach(it->second);
     g_views.erase(it);
   }
-  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, data, sizeof(PetscScalar) * static_cast<size_t>(n));
+  Napi::ArrayBuffer buf = UnownedArrayBuffer(env, data, sizeof(PetscScalar) * static_cast<size_t>(n));
   Napi::Float64Array arr = Napi::Float64Array::New(env, static_cast<size_t>(n), buf, 0);
   if (g_depth > 0) {
     PetscContainer c = nullptr;
