@@ -27,7 +27,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROO
 # checks, process handling) does not touch a BLAS result.
 SENSITIVE=(
   test/parity.test.ts test/mpi.test.ts test/data-parallel.test.ts
-  test/petsc/tao.test.ts test/solvers test/functions test/cli/train.test.ts
+  test/petsc/tao.test.ts test/solvers test/functions test/engine/float64.test.ts test/cli/train.test.ts
 )
 
 full=0

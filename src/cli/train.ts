@@ -39,6 +39,8 @@ Options:
   --seed N            data and weight seed (default 1234)
   --backend NAME      tfjs backend: tensorflow-gpu, tensorflow, petscml (the native engine), wasm
                       or cpu (default: best available)
+  --precision P       float32 (default) or float64: model, loss, gradient and Hessian products
+                      in double, on the native engine's petscml-float64 backend
   --out DIR           where logs, the summary and the figure go (default runs/darcy)
   --no-plot           do not draw the figure
   --ranks N, -n N     run under mpirun with N ranks (data-parallel)
@@ -115,6 +117,7 @@ export async function runTrain(argv: readonly string[]): Promise<number> {
         hidden: { type: 'string' },
         seed: { type: 'string' },
         backend: { type: 'string' },
+        precision: { type: 'string' },
         out: { type: 'string' },
         'no-plot': { type: 'boolean' },
         ranks: { type: 'string', short: 'n' },
@@ -169,6 +172,13 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
   if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
     throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${backend}'`);
   }
+  const precision = values.precision as string | undefined;
+  if (precision !== undefined && precision !== 'float32' && precision !== 'float64') {
+    throw new UsageError(`--precision must be float32 or float64, got '${precision}'`);
+  }
+  if (precision === 'float64' && backend !== undefined && backend !== 'petscml-float64') {
+    throw new UsageError(`--precision float64 runs on the petscml-float64 backend (tfjs has no float64), not on --backend ${backend}`);
+  }
   const out = path.resolve(String(values.out ?? 'runs/darcy'));
   if (petscOptions.length) void petscOptions; // PETSc reads them from process.argv itself
 
@@ -183,6 +193,8 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
     if (root) process.stdout.write(s + '\n');
   };
 
+  // float64: the backend first, so that the model's variables are made on it.
+  if (precision === 'float64') await (await import('../functions')).initBackend({ backend: 'petscml-float64' });
   const data = darcy1d({ train: nTrain, test: nTest, seed });
   const layers = [
     ...hidden.map((units, i) => tf.layers.dense({
@@ -197,12 +209,12 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
   const { shardData, shardBatches } = await import('../data');
   const parallel = size > 1;
   const full = await createTfjsFunction({
-    model, loss: 'mse', backend: backend as never, dataParallel: parallel,
+    model, loss: 'mse', backend: backend as never, dataParallel: parallel, precision: precision as never,
     data: parallel ? shardData(data.train) : data.train,
   });
   const start = full.initialParameters();
   say(`petscml train: Darcy 1-D, ${nTrain} training / ${nTest} test samples, MLP ${[data.points, ...hidden, data.points - 2].join('-')} ` +
-    `(${full.size} parameters), backend ${full.backend.name}, ${size} rank${size > 1 ? 's' : ''}; output in ${path.relative(process.cwd(), out) || '.'}`);
+    `(${full.size} parameters), backend ${full.backend.name}${full.precision === 'float64' ? ' (float64)' : ''}, ${size} rank${size > 1 ? 's' : ''}; output in ${path.relative(process.cwd(), out) || '.'}`);
   let batchedFn: Awaited<ReturnType<typeof createTfjsFunction>> | undefined;
   const runs = [];
   const logs: string[] = [];
@@ -211,7 +223,7 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
     let fn = full;
     if (preset.firstOrder) {
       batchedFn ??= await createTfjsFunction({
-        model, loss: 'mse', backend: backend as never, dataParallel: parallel,
+        model, loss: 'mse', backend: backend as never, dataParallel: parallel, precision: precision as never,
         ...(parallel ? { data: shardBatches(data.train, { batchSize }) } : { data: data.train, batchSize }),
       });
       fn = batchedFn;

@@ -15,6 +15,16 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { native, NativeEngine } from '../native';
 
 export const BACKEND_NAME = 'petscml';
+/**
+ * The same engine with every float32-dtype tensor held as a Float64Array and computed in double
+ * (tfjs has no float64 dtype: tensors keep dtype 'float32', their data is double). A kernel, or a
+ * case of one, without a float64 implementation throws naming it: nothing of a float64 model is
+ * computed in float32 silently.
+ */
+export const BACKEND_NAME_FLOAT64 = 'petscml-float64';
+
+/** A backend's float array: Float64Array on petscml-float64, Float32Array on petscml. */
+type FArr = Float32Array | Float64Array;
 
 type Info = tf.TensorInfo;
 type Args = { inputs: Record<string, Info>; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
@@ -64,25 +74,26 @@ class PetscmlBackend extends MathBackendCPU {
   // Outputs of native kernels, by length, whose tensors were disposed. An array is only reused
   // when nothing else can see it: arrays handed out by dataSync()/data(), and buffers a fallback
   // kernel aliased (the cpu backend's Slice returns a subarray), leave `reusable` for good.
-  private readonly pool = new Map<number, Float32Array[]>();
+  private readonly pool = new Map<number, FArr[]>();
   private pooledBytes = 0;
   private readonly reusable = new WeakSet<ArrayBufferLike>();
-  private readonly made = new WeakSet<Float32Array>(); // the array objects alloc() made
+  private readonly made = new WeakSet<FArr>(); // the array objects alloc() made
 
-  constructor() {
+  /** float64: float32-dtype data is held and computed in double (BACKEND_NAME_FLOAT64). */
+  constructor(readonly f64 = false) {
     super();
     // The cpu backend's first tensor prints an advert for tfjs-node; this is not the cpu backend.
     (this as unknown as { firstUse: boolean }).firstUse = false;
   }
 
   /** An output array of n elements, its contents undefined (every native kernel writes all of it). */
-  alloc(n: number): Float32Array {
+  alloc(n: number): FArr {
     const a = n >= POOL_MIN ? this.pool.get(n)?.pop() : undefined;
     if (a) {
       this.pooledBytes -= a.byteLength;
       return a;
     }
-    const b = new Float32Array(n);
+    const b = this.f64 ? new Float64Array(n) : new Float32Array(n);
     if (n >= POOL_MIN) {
       this.reusable.add(b.buffer);
       this.made.add(b);
@@ -99,17 +110,36 @@ class PetscmlBackend extends MathBackendCPU {
     const ins = Object.values(inputs ?? {});
     for (const o of Array.isArray(outputs) ? outputs : [outputs]) {
       if (ins.some((t) => t?.dataId === o.dataId)) continue;
-      const v = this.data.get(o.dataId)?.values as Float32Array | undefined;
+      const v = this.data.get(o.dataId)?.values as FArr | undefined;
       if (v?.buffer && this.reusable.has(v.buffer)) this.reusable.delete(v.buffer);
     }
   }
 
   private handOut(dataId: object): void {
-    const v = this.data.get(dataId)?.values as Float32Array | undefined;
+    const v = this.data.get(dataId)?.values as FArr | undefined;
     if (v?.buffer) this.reusable.delete(v.buffer);
+  }
+
+  // float64: float32-dtype data that arrives as float32 (tf.tensor() converts every float array to
+  // Float32Array before the backend sees it; the cpu kernels that may run here make Float32Arrays)
+  // is widened, exactly. Double data reaches the backend only through makeTensor (src/functions
+  // exactTensor), which tfjs passes through unconverted.
+  private widen(values: tf.backend_util.BackendValues, dtype: tf.DataType): tf.backend_util.BackendValues {
+    if (!this.f64 || dtype !== 'float32' || values instanceof Float64Array || values == null) return values;
+    // tfjs types float data as Float32Array; a Float64Array serves every reader of it here.
+    return Float64Array.from(values as ArrayLike<number>) as unknown as tf.backend_util.BackendValues;
+  }
+  override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): object {
+    return super.write(this.widen(values, dtype), shape, dtype);
+  }
+  override move(dataId: object, values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType, refCount: number): void {
+    super.move(dataId, this.widen(values, dtype), shape, dtype, refCount);
   }
   override readSync(dataId: object): tf.backend_util.BackendValues {
     this.handOut(dataId);
+    // The cpu backend's readSync converts float32-dtype data to a Float32Array: doubles come out as they are.
+    const d = this.f64 ? this.data.get(dataId) : undefined;
+    if (d && d.dtype === 'float32' && d.values instanceof Float64Array) return d.values as unknown as tf.backend_util.BackendValues;
     return super.readSync(dataId);
   }
   override read(dataId: object): Promise<tf.backend_util.BackendValues> {
@@ -125,7 +155,7 @@ class PetscmlBackend extends MathBackendCPU {
     const v = this.data.get(dataId)?.values;
     const freed = super.disposeData(dataId, force);
     // Only the very array alloc() made (not another view of its buffer), never seen outside.
-    if (freed && v instanceof Float32Array && this.made.has(v) && this.reusable.has(v.buffer) &&
+    if (freed && (v instanceof Float32Array || v instanceof Float64Array) && this.made.has(v) && this.reusable.has(v.buffer) &&
         this.pooledBytes + v.byteLength <= POOL_LIMIT) {
       let list = this.pool.get(v.length);
       if (!list) this.pool.set(v.length, (list = []));
@@ -142,16 +172,16 @@ class PetscmlBackend extends MathBackendCPU {
 let eng: NativeEngine | undefined;
 const E = () => (eng ??= native().engine);
 
-function values(backend: tf.KernelBackend, t: Info): Float32Array | undefined {
+function values(backend: tf.KernelBackend, t: Info): FArr | undefined {
   if (t.dtype !== 'float32') return undefined;
   const v = (backend as MathBackendCPU).data.get(t.dataId)?.values;
-  return v instanceof Float32Array ? v : undefined;
+  return (backend as PetscmlBackend).f64 ? (v instanceof Float64Array ? v : undefined) : (v instanceof Float32Array ? v : undefined);
 }
 
-const alloc = (backend: tf.KernelBackend, n: number): Float32Array => (backend as PetscmlBackend).alloc(n);
+const alloc = (backend: tf.KernelBackend, n: number): FArr => (backend as PetscmlBackend).alloc(n);
 
-const out = (backend: tf.KernelBackend, shape: number[], v: Float32Array): Info =>
-  (backend as MathBackendCPU).makeTensorInfo(shape, 'float32', v);
+const out = (backend: tf.KernelBackend, shape: number[], v: FArr): Info =>
+  (backend as MathBackendCPU).makeTensorInfo(shape, 'float32', v as Float32Array);
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -214,7 +244,7 @@ function coalesce(shape: number[], sa: number[], sb: number[]): [number[], numbe
   return cs.length ? [cs, ca, cb] : [[1], [1], [1]];
 }
 
-function binaryInto(backend: tf.KernelBackend, op: number, a: Info, av: Float32Array, b: Info, bv: Float32Array): { shape: number[]; o: Float32Array } {
+function binaryInto(backend: tf.KernelBackend, op: number, a: Info, av: FArr, b: Info, bv: FArr): { shape: number[]; o: FArr } {
   const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
   const o = alloc(backend, size(shape));
   if (o.length) {
@@ -298,9 +328,9 @@ const fill: Impl = ({ backend, attrs }) => {
 // ---------------------------------------------------------------------------------------------
 // Matrix products.
 
-interface Product { shape: number[]; o: Float32Array }
+interface Product { shape: number[]; o: FArr }
 
-function matmul(backend: tf.KernelBackend, a: Info, av: Float32Array, b: Info, bv: Float32Array, ta: boolean, tb: boolean): Product | undefined {
+function matmul(backend: tf.KernelBackend, a: Info, av: FArr, b: Info, bv: FArr, ta: boolean, tb: boolean): Product | undefined {
   const ra = a.shape.length, rb = b.shape.length;
   if (ra < 2 || rb < 2) return undefined;
   const m = ta ? a.shape[ra - 1] : a.shape[ra - 2], k = ta ? a.shape[ra - 2] : a.shape[ra - 1];
@@ -361,8 +391,8 @@ const rowStrides = (shape: readonly number[]): number[] => {
 };
 
 /** Copies the box `box` at `from` in src (shape sShape) to `to` in dst (shape dShape). */
-function copyBox(src: Float32Array, sShape: readonly number[], from: readonly number[],
-  dst: Float32Array, dShape: readonly number[], to: readonly number[], box: readonly number[]): void {
+function copyBox(src: FArr, sShape: readonly number[], from: readonly number[],
+  dst: FArr, dShape: readonly number[], to: readonly number[], box: readonly number[]): void {
   const rank = box.length;
   if (box.some((n) => n === 0)) return;
   const ss = rowStrides(sShape), ds = rowStrides(dShape);
@@ -381,7 +411,7 @@ function copyBox(src: Float32Array, sShape: readonly number[], from: readonly nu
   for (;;) {
     let so = sBase, dO = dBase;
     for (let d = 0; d <= outer; d++) { so += idx[d] * ss[d]; dO += idx[d] * ds[d]; }
-    if (run >= 16) dst.set(src.subarray(so, so + run), dO);
+    if (run >= 16) dst.set(src.subarray(so, so + run) as ArrayLike<number>, dO);
     else for (let k = 0; k < run; k++) dst[dO + k] = src[so + k];
     let d = outer;
     while (d >= 0 && ++idx[d] === box[d]) idx[d--] = 0;
@@ -433,6 +463,101 @@ const tile: Impl = ({ inputs, backend, attrs }) => {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Kernels native on petscml-float64 only (where the alternative is refusal): on petscml they
+// return undefined and the cpu backend's implementation runs, as before, so float32 results are
+// unchanged by their existence.
+
+const isF64 = (backend: tf.KernelBackend) => (backend as PetscmlBackend).f64;
+
+const step: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.x;
+  const xv = isF64(backend) ? values(backend, x) : undefined;
+  const alpha = (attrs?.alpha as number | undefined) ?? 0;
+  if (!xv) return undefined;
+  const o = alloc(backend, xv.length);
+  // tfjs: x > 0 ? 1 : alpha, NaN stays NaN.
+  for (let i = 0; i < xv.length; i++) { const v = xv[i]; o[i] = v > 0 ? 1 : v !== v ? v : alpha; }
+  return out(backend, x.shape.slice(), o);
+};
+
+const softmax: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.logits;
+  const xv = isF64(backend) ? values(backend, x) : undefined;
+  const dim = (attrs?.dim as number | undefined) ?? -1;
+  if (!xv || x.shape.length === 0 || (dim !== -1 && dim !== x.shape.length - 1)) return undefined;
+  const n = x.shape[x.shape.length - 1];
+  const o = alloc(backend, xv.length);
+  for (let r = 0; r < xv.length; r += n) {
+    let m = -Infinity;
+    for (let j = 0; j < n; j++) m = Math.max(m, xv[r + j]);
+    let sum = 0;
+    for (let j = 0; j < n; j++) { const e = Math.exp(xv[r + j] - m); o[r + j] = e; sum += e; }
+    for (let j = 0; j < n; j++) o[r + j] /= sum;
+  }
+  return out(backend, x.shape.slice(), o);
+};
+
+const concat: Impl = ({ inputs, backend, attrs }) => {
+  const ts = (inputs as unknown as Info[]).filter((t) => size(t.shape) > 0);
+  if (!isF64(backend) || !ts.length) return undefined;
+  const vs = ts.map((t) => values(backend, t));
+  if (vs.some((v) => !v)) return undefined;
+  const rank = ts[0].shape.length;
+  const axis = tf.util.parseAxisParam(attrs!.axis as number, ts[0].shape)[0];
+  const shape = ts[0].shape.slice();
+  shape[axis] = ts.reduce((a, t) => a + t.shape[axis], 0);
+  const o = alloc(backend, size(shape));
+  let at = 0;
+  ts.forEach((t, i) => {
+    const to = new Array<number>(rank).fill(0);
+    to[axis] = at;
+    copyBox(vs[i]!, t.shape, t.shape.map(() => 0), o, shape, to, t.shape);
+    at += t.shape[axis];
+  });
+  return out(backend, shape, o);
+};
+
+const unpack: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.value;
+  const xv = isF64(backend) ? values(backend, x) : undefined;
+  if (!xv) return undefined;
+  const axis = tf.util.parseAxisParam(attrs!.axis as number, x.shape)[0];
+  const piece = x.shape.map((d, i) => (i === axis ? 1 : d));
+  const outShape = x.shape.filter((_, i) => i !== axis);
+  const outs: Info[] = [];
+  for (let k = 0; k < x.shape[axis]; k++) {
+    const from = x.shape.map((_, i) => (i === axis ? k : 0));
+    const o = alloc(backend, size(outShape));
+    copyBox(xv, x.shape, from, o, piece, piece.map(() => 0), piece);
+    outs.push(out(backend, outShape.slice(), o));
+  }
+  return outs;
+};
+
+const pack: Impl = ({ inputs, backend, attrs }) => {
+  const ts = inputs as unknown as Info[];
+  if (!isF64(backend) || !ts.length) return undefined;
+  const vs = ts.map((t) => values(backend, t));
+  if (vs.some((v) => !v) || ts.some((t) => t.shape.join() !== ts[0].shape.join())) return undefined;
+  const axis = tf.util.parseAxisParam(attrs!.axis as number, [...ts[0].shape, 1])[0];
+  const piece = [...ts[0].shape.slice(0, axis), 1, ...ts[0].shape.slice(axis)];
+  const shape = piece.map((d, i) => (i === axis ? ts.length : d));
+  const o = alloc(backend, size(shape));
+  ts.forEach((_, k) => copyBox(vs[k]!, piece, piece.map(() => 0), o, shape, piece.map((__, i) => (i === axis ? k : 0)), piece));
+  return out(backend, shape, o);
+};
+
+const eluGrad: Impl = ({ inputs, backend }) => {
+  const { dy, y } = inputs;
+  const dv = isF64(backend) ? values(backend, dy) : undefined, yv = isF64(backend) ? values(backend, y) : undefined;
+  if (!dv || !yv || dv.length !== yv.length) return undefined;
+  const o = alloc(backend, dv.length);
+  // tfjs: y >= 0 ? dy : dy * (y + 1)
+  for (let i = 0; i < dv.length; i++) o[i] = yv[i] >= 0 ? dv[i] : dv[i] * (yv[i] + 1);
+  return out(backend, dy.shape.slice(), o);
+};
+
+// ---------------------------------------------------------------------------------------------
 // Registration.
 
 const NATIVE: Record<string, Impl> = {
@@ -450,6 +575,12 @@ const NATIVE: Record<string, Impl> = {
   Max: reduction(1, 'reductionIndices'),
   Min: reduction(2, 'axis'),
   Mean: reduction(3, 'axis'),
+  Step: step,
+  Softmax: softmax,
+  Concat: concat,
+  Unpack: unpack,
+  Pack: pack,
+  EluGrad: eluGrad,
   ...Object.fromEntries(Object.entries(UNARY).map(([k, op]) => [k, unary(op)])),
   ...Object.fromEntries(Object.entries(BINARY).map(([k, op]) => [k, binary(op)])),
 };
@@ -459,7 +590,21 @@ export const NATIVE_KERNELS: readonly string[] = Object.keys(NATIVE).sort();
 
 let registered = false;
 
-/** Registers the backend with tfjs (once). Each kernel of the cpu backend is registered under it. */
+/**
+ * Kernels the cpu backend may run on float64 data: they move no float values through arithmetic
+ * (a reshape shares its input's data; casts to and from integers are exact both ways for the
+ * values they carry). Every other kernel on petscml-float64 is native or throws.
+ */
+const DATA_FREE = new Set(['Reshape', 'Identity', 'ExpandDims', 'Squeeze', 'Cast']);
+
+function float64Refusal(name: string, inputs: Record<string, Info>): Error {
+  const ins = Object.entries(inputs ?? {}).filter(([, t]) => t).map(([k, t]) => `${k} ${t.dtype} [${t.shape.join(', ')}]`).join(', ');
+  return new Error(`petscml: float64: the ${name} kernel has no float64 implementation for these operands (${ins || 'no inputs'}); ` +
+    `petscml does not compute part of a float64 model in float32. Use precision 'float32' for this model, or a form of it made of ` +
+    `the kernels in NATIVE_KERNELS (the ${name} kernel is named in this message so that it can be added)`);
+}
+
+/** Registers the backends with tfjs (once): each kernel of the cpu backend under each of them. */
 export function registerPetscmlBackend(): void {
   if (registered) return;
   registered = true;
@@ -468,7 +613,8 @@ export function registerPetscmlBackend(): void {
       process.env.OPENBLAS_NUM_THREADS === undefined && process.env.OMP_NUM_THREADS === undefined) {
     E().setThreads(1);
   }
-  tf.registerBackend(BACKEND_NAME, () => new PetscmlBackend(), 0);
+  tf.registerBackend(BACKEND_NAME, () => new PetscmlBackend(false), 0);
+  tf.registerBackend(BACKEND_NAME_FLOAT64, () => new PetscmlBackend(true), -1);
   for (const k of tf.getKernelsForBackend('cpu')) {
     const fallback = k.kernelFunc as unknown as (args: Args) => Info | Info[];
     const name = k.kernelName;
@@ -478,25 +624,40 @@ export function registerPetscmlBackend(): void {
       (args.backend as PetscmlBackend).forgetAliases(r, args.inputs);
       return r;
     };
-    const run = impl
-      ? (args: Args): [Info | Info[], keyof KernelCounts] => {
-        const r = impl(args);
-        return r !== undefined ? [r, 'native'] : [viaCpu(args), 'fallback'];
-      }
-      : (args: Args): [Info | Info[], keyof KernelCounts] => [viaCpu(args), 'fallback'];
-    const kernelFunc = tracing
-      ? (args: Args) => {
-        const t0 = performance.now();
-        const [r, how] = run(args);
-        count(name, how).ms += performance.now() - t0;
-        return r;
-      }
-      : (args: Args) => {
-        const [r, how] = run(args);
-        count(name, how);
-        return r;
+    const floatIn = (args: Args) => Object.values(args.inputs ?? {}).some((t) => t?.dtype === 'float32');
+    for (const f64 of [false, true]) {
+      const other = (args: Args): [Info | Info[], keyof KernelCounts] => {
+        if (f64 && !DATA_FREE.has(name)) {
+          // A kernel of integer or boolean operands only still runs on the cpu backend unless it
+          // makes float values (Range, OneHot...), which would come out of float32 arithmetic.
+          if (floatIn(args)) throw float64Refusal(name, args.inputs);
+          const r = viaCpu(args);
+          if ((Array.isArray(r) ? r : [r]).some((o) => o.dtype === 'float32')) throw float64Refusal(name, args.inputs);
+          return [r, 'fallback'];
+        }
+        return [viaCpu(args), 'fallback'];
       };
-    tf.registerKernel({ ...k, backendName: BACKEND_NAME, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+      const run = impl
+        ? (args: Args): [Info | Info[], keyof KernelCounts] => {
+          const r = impl(args);
+          return r !== undefined ? [r, 'native'] : other(args);
+        }
+        : other;
+      const label = f64 ? `${name} (float64)` : name;
+      const kernelFunc = tracing
+        ? (args: Args) => {
+          const t0 = performance.now();
+          const [r, how] = run(args);
+          count(label, how).ms += performance.now() - t0;
+          return r;
+        }
+        : (args: Args) => {
+          const [r, how] = run(args);
+          count(label, how);
+          return r;
+        };
+      tf.registerKernel({ ...k, backendName: f64 ? BACKEND_NAME_FLOAT64 : BACKEND_NAME, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+    }
   }
   if (tracing) {
     process.on('exit', () => {

@@ -9,7 +9,7 @@
  * (the option wins), and is printed once to stderr.
  */
 import * as tf from '@tensorflow/tfjs';
-import { registerPetscmlBackend } from '../engine';
+import { registerPetscmlBackend, BACKEND_NAME_FLOAT64 } from '../engine';
 import { native } from '../native';
 
 // tfjs's cpu backend prints an advert for tfjs-node on its first tensor, which every script that
@@ -23,7 +23,7 @@ if (!tf.engine().backendName) {
   if (typeof cpu.firstUse === 'boolean') cpu.firstUse = false;
 }
 
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'petscml' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'petscml' | 'petscml-float64' | 'wasm' | 'cpu';
 
 export interface BackendOptions {
   /** Forces a backend; 'auto' (default) takes the fastest installed one. */
@@ -40,13 +40,15 @@ export interface BackendChoice {
   readonly skipped: readonly string[];
 }
 
-/** Every backend name, in the order of preference of 'auto'. */
-export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'petscml', 'wasm', 'cpu'];
-const ORDER = BACKEND_NAMES;
+/** Every backend name: those 'auto' chooses from, in its order of preference, then petscml-float64. */
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'petscml', 'wasm', 'cpu', 'petscml-float64'];
+/** 'auto' never picks float64: it is chosen by name, or by `precision: 'float64'`. */
+const ORDER: readonly BackendName[] = BACKEND_NAMES.filter((n) => n !== 'petscml-float64');
 const PACKAGE: Record<BackendName, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
   tensorflow: '@tensorflow/tfjs-node',
   petscml: 'petscml (its native addon)',
+  'petscml-float64': 'petscml (its native addon)',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs-backend-cpu',
 };
@@ -62,11 +64,12 @@ function parseName(value: string, source: string): BackendName | 'auto' {
     'tensorflow-gpu': 'tensorflow-gpu', 'node-gpu': 'tensorflow-gpu', 'tfjs-node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu',
     tensorflow: 'tensorflow', node: 'tensorflow', 'tfjs-node': 'tensorflow',
     petscml: 'petscml', native: 'petscml', openblas: 'petscml',
+    'petscml-float64': 'petscml-float64', float64: 'petscml-float64', 'native-float64': 'petscml-float64',
     wasm: 'wasm', cpu: 'cpu',
   };
   const name = aliases[v];
   if (name === undefined) {
-    throw new Error(`${source}: unknown tfjs backend '${value}'; expected one of auto, ${ORDER.join(', ')}`);
+    throw new Error(`${source}: unknown tfjs backend '${value}'; expected one of auto, ${BACKEND_NAMES.join(', ')}`);
   }
   return name;
 }
@@ -75,7 +78,7 @@ function parseName(value: string, source: string): BackendName | 'auto' {
 function load(name: BackendName, skipped: string[]): boolean {
   if (name === 'cpu') return true; // bundled with @tensorflow/tfjs
   try {
-    if (name === 'petscml') {
+    if (name === 'petscml' || name === 'petscml-float64') {
       native(); // the addon: its absence is the reason to skip
       registerPetscmlBackend();
       return true;
@@ -140,6 +143,26 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   } finally {
     pending = undefined;
   }
+}
+
+/** Whether tfjs's active backend computes float32-dtype tensors in double (petscml-float64). */
+export function isFloat64Backend(): boolean {
+  return tf.getBackend() === BACKEND_NAME_FLOAT64;
+}
+
+/**
+ * A float32-dtype tensor holding `values`, in double on petscml-float64. tf.tensor (and every op
+ * given a number, as in tf.mul(x, 0.5)) rounds values to float32 before the backend sees them;
+ * the engine's makeTensor passes them through. On the other backends this is tf.tensor.
+ */
+export function exactTensor(values: ArrayLike<number>, shape: number[]): tf.Tensor {
+  if (!isFloat64Backend()) return tf.tensor(values instanceof Float32Array ? values : Float32Array.from(values), shape, 'float32');
+  return tf.engine().makeTensor(Float64Array.from(values) as unknown as Float32Array, shape, 'float32') as tf.Tensor;
+}
+
+/** A constant for an op, exact in double on petscml-float64 (see exactTensor). */
+export function exactScalar(value: number): tf.Scalar {
+  return exactTensor([value], []) as tf.Scalar;
 }
 
 /** The backend chosen so far, if any. */

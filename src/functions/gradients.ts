@@ -19,6 +19,7 @@
  * than one through sigmoid. Both are replaced here.
  */
 import * as tf from '@tensorflow/tfjs';
+import { exactScalar } from './backend';
 
 /** Thrown when an exact second derivative through `op` cannot be computed correctly. */
 export class UnsupportedSecondDerivativeError extends Error {
@@ -175,6 +176,14 @@ const replacements: tf.GradConfig[] = [
       for (const a of tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, x.shape)) shape[a] = 1;
       return { x: () => tf.mul(tf.reshape(dy as tf.Tensor, shape), tf.onesLike(x)) };
     },
+  },
+  {
+    // tfjs's own, with 2/sqrt(pi) made exact in double (tfjs's is a float32 constant: ~1e-8 off
+    // on petscml-float64); on the float32 backends the same rounding as before.
+    kernelName: 'Erf', inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({
+      x: () => tf.mul(dy as tf.Tensor, tf.mul(tf.exp(tf.neg(tf.square(saved[0]))), exactScalar(2 / Math.sqrt(Math.PI)))),
+    }),
   },
   {
     kernelName: 'Exp', inputsToSave: ['x'],

@@ -4,6 +4,7 @@
  * which have no correct second derivative in tfjs).
  */
 import * as tf from '@tensorflow/tfjs';
+import { exactScalar, exactTensor } from './backend';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
@@ -12,14 +13,16 @@ export function geluTanh(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     // x^3 as products: Pow's gradient takes logs and further Pows, three times the work in a
     // Hessian product, for the same value.
-    const inner = tf.mul(SQRT_2_OVER_PI, tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
+    // Constants as exactScalar: a number given to an op is rounded to float32 (on petscml-float64
+    // that changed the model by ~1e-8); 0.5 and 1 are exact either way.
+    const inner = tf.mul(exactScalar(SQRT_2_OVER_PI), tf.add(x, tf.mul(exactScalar(0.044715), tf.mul(tf.mul(x, x), x))));
     return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
   });
 }
 
 /** GELU, exact form: 0.5 x (1 + erf(x / sqrt 2)). */
 export function geluErf(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+  return tf.tidy(() => tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, exactScalar(Math.SQRT1_2))))));
 }
 
 /**
@@ -59,10 +62,11 @@ export interface DftBasis {
 
 export function dftBasis(n: number, modes: number): DftBasis {
   if (!(modes >= 1 && 2 * modes <= n)) throw new Error(`petscml: dftBasis needs 1 <= modes <= n/2 (n=${n}, modes=${modes})`);
-  const cosT = new Float32Array(n * modes);
-  const negSinT = new Float32Array(n * modes);
-  const invCos = new Float32Array(modes * n);
-  const invSin = new Float32Array(modes * n);
+  // Built in double; exactTensor rounds them to float32 except on petscml-float64.
+  const cosT = new Float64Array(n * modes);
+  const negSinT = new Float64Array(n * modes);
+  const invCos = new Float64Array(modes * n);
+  const invSin = new Float64Array(modes * n);
   for (let j = 0; j < n; j++) {
     for (let k = 0; k < modes; k++) {
       // Angles reduced modulo n in integers so float64 trig stays exact for large k*j.
@@ -80,10 +84,10 @@ export function dftBasis(n: number, modes: number): DftBasis {
   }
   const basis = {
     n, modes,
-    cosT: tf.tensor2d(cosT, [n, modes]),
-    negSinT: tf.tensor2d(negSinT, [n, modes]),
-    invCos: tf.tensor2d(invCos, [modes, n]),
-    invSin: tf.tensor2d(invSin, [modes, n]),
+    cosT: exactTensor(cosT, [n, modes]) as tf.Tensor2D,
+    negSinT: exactTensor(negSinT, [n, modes]) as tf.Tensor2D,
+    invCos: exactTensor(invCos, [modes, n]) as tf.Tensor2D,
+    invSin: exactTensor(invSin, [modes, n]) as tf.Tensor2D,
     dispose() { tf.dispose([basis.cosT, basis.negSinT, basis.invCos, basis.invSin]); },
   };
   return basis;
@@ -143,8 +147,8 @@ interface ComplexAxis {
 
 function complexAxis(n: number, m: number): ComplexAxis {
   const k2 = 2 * m;
-  const cos = new Float32Array(n * k2), negSin = new Float32Array(n * k2);
-  const invCos = new Float32Array(k2 * n), invSin = new Float32Array(k2 * n);
+  const cos = new Float64Array(n * k2), negSin = new Float64Array(n * k2);
+  const invCos = new Float64Array(k2 * n), invSin = new Float64Array(k2 * n);
   for (let q = 0; q < k2; q++) {
     const k = q < m ? q : n - k2 + q;
     for (let j = 0; j < n; j++) {
@@ -157,8 +161,8 @@ function complexAxis(n: number, m: number): ComplexAxis {
     }
   }
   return {
-    cos: tf.tensor2d(cos, [n, k2]), negSin: tf.tensor2d(negSin, [n, k2]),
-    invCos: tf.tensor2d(invCos, [k2, n]), invSin: tf.tensor2d(invSin, [k2, n]),
+    cos: exactTensor(cos, [n, k2]) as tf.Tensor2D, negSin: exactTensor(negSin, [n, k2]) as tf.Tensor2D,
+    invCos: exactTensor(invCos, [k2, n]) as tf.Tensor2D, invSin: exactTensor(invSin, [k2, n]) as tf.Tensor2D,
   };
 }
 

@@ -13,6 +13,7 @@
  * costs 20-50 ms on a 100k-parameter model).
  */
 import * as tf from '@tensorflow/tfjs';
+import { exactTensor, isFloat64Backend } from './backend';
 
 export interface ParameterEntry {
   readonly name: string;
@@ -50,6 +51,10 @@ export class ParameterLayout {
 
   /** One tensor per parameter, in layout order. The caller disposes them. */
   fold(x: Float64Array | Float32Array): tf.Tensor[] {
+    if (isFloat64Backend()) {
+      if (x.length !== this.size) throw new Error(`petscml: parameter vector has length ${x.length}, expected ${this.size}`);
+      return this.entries.map(e => exactTensor(x.subarray(e.offset, e.offset + e.size), e.shape as number[]));
+    }
     const x32 = x instanceof Float32Array ? x : this.toFloat32(x);
     // Each tensor gets its own copy: the cpu backend keeps the array it is given.
     return this.entries.map(e => tf.tensor(x32.slice(e.offset, e.offset + e.size), e.shape as number[], 'float32'));

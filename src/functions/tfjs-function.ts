@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { HessianKind, HessianOperator, ObjectiveFunction, OracleCounts } from './types';
-import { initBackend, type BackendOptions, type BackendChoice } from './backend';
+import { initBackend, exactTensor, isFloat64Backend, type BackendOptions, type BackendChoice } from './backend';
 import { disposingKeptOnError, installFastWasmKernels, translateGradientError, withExactSecondOrder } from './gradients';
 import { ParameterLayout } from './parameters';
 import { resolveLoss, meanRelativeError, type Loss, type LossName, type Metric } from './losses';
@@ -57,7 +57,18 @@ export interface TfjsFunctionOptions extends BackendOptions {
    * is the mean over the whole batch, also for uneven shards. On one rank the weights are 1.
    */
   dataParallel?: boolean;
+  /**
+   * 'float64': the model, the loss, the gradient and the Hessian products in double, on the
+   * petscml-float64 backend (tfjs has no float64 dtype; petscml's engine holds float32-dtype
+   * tensors as doubles there). Choose it before building the model (`initBackend({ backend:
+   * 'petscml-float64' })` or PETSCML_BACKEND=float64), so that the model's own constants are made
+   * in double. A kernel without a float64 implementation throws naming it. Default: float32, or
+   * float64 when the active backend is petscml-float64.
+   */
+  precision?: Precision;
 }
+
+export type Precision = 'float32' | 'float64';
 
 interface OwnedBatch { x: tf.Tensor; y: tf.Tensor; n: number }
 
@@ -78,7 +89,7 @@ function toTensor(d: DataTensor, what: string): tf.Tensor {
     if (typeof values.length !== 'number' || values.length !== count) {
       throw new Error(`petscml: ${what} has shape ${shapeText(shape)} (${count} values) but ${values.length} values`);
     }
-    return tf.tensor(Float32Array.from(values), shape, 'float32');
+    return exactTensor(values, shape);
   }
   throw new Error(`petscml: ${what} must be a tf.Tensor or {values, shape}`);
 }
@@ -126,7 +137,7 @@ function scalarOf(t: unknown, what: string): tf.Scalar {
   return t as tf.Scalar;
 }
 
-const FUNCTION_OPTION_KEYS = ['model', 'loss', 'data', 'batchSize', 'dataParallel', 'backend', 'quiet'] as const;
+const FUNCTION_OPTION_KEYS = ['model', 'loss', 'data', 'batchSize', 'dataParallel', 'backend', 'quiet', 'precision'] as const;
 
 function isLayersModel(m: Model): m is tf.LayersModel {
   return typeof (m as tf.LayersModel).trainableWeights !== 'undefined' && typeof (m as tf.LayersModel).apply === 'function'
@@ -167,6 +178,9 @@ export class TfjsFunction implements ObjectiveFunction {
   private disposed = false;
   /** Per-batch factors on f, g and Hv (data-parallel shares); undefined: all 1. */
   private weights: readonly number[] | undefined;
+
+  /** 'float64' when created on petscml-float64: f, g and every product computed in double. */
+  readonly precision: Precision = isFloat64Backend() ? 'float64' : 'float32';
 
   /** Use createTfjsFunction (it starts the backend and reads async data first). */
   constructor(model: Model, loss: Loss, batches: OwnedBatch[]) {
@@ -334,6 +348,10 @@ export class TfjsFunction implements ObjectiveFunction {
    */
   private paramsAt(x: Float64Array): tf.Tensor[] {
     this.checkAlive();
+    if ((this.precision === 'float64') !== isFloat64Backend()) {
+      throw new Error(`petscml: this function computes in ${this.precision}, but tfjs's active backend is now '${tf.getBackend()}' ` +
+        `(it was ${this.precision === 'float64' ? "'petscml-float64'" : 'a float32 backend'} at creation); switch back before evaluating it`);
+    }
     if (this.point && equalArrays(this.point.x, x)) return this.point.params;
     if (this.variables) {
       const values = this.layout.fold(x);
@@ -607,7 +625,19 @@ async function buildTfjsFunction(options: TfjsFunctionOptions): Promise<TfjsFunc
   if (options.dataParallel !== undefined && typeof options.dataParallel !== 'boolean') {
     throw new TypeError(`petscml: createTfjsFunction: dataParallel must be a boolean, got ${typeof options.dataParallel}`);
   }
-  const backend = await initBackend(options);
+  const precision = options.precision;
+  if (precision !== undefined && precision !== 'float32' && precision !== 'float64') {
+    throw new RangeError(`petscml: createTfjsFunction: precision must be 'float32' or 'float64', got ${JSON.stringify(precision)}`);
+  }
+  if (precision === 'float64' && options.backend !== undefined && options.backend !== 'petscml-float64') {
+    throw new RangeError(`petscml: createTfjsFunction: precision 'float64' runs on the petscml-float64 backend (tfjs has no float64; only ` +
+      `petscml's engine computes in double), but backend '${options.backend}' was asked for`);
+  }
+  const backend = await initBackend(precision === 'float64' ? { ...options, backend: 'petscml-float64' } : options);
+  if (precision === 'float32' && backend.name === 'petscml-float64') {
+    throw new RangeError("petscml: createTfjsFunction: precision 'float32' was asked for, but the backend is petscml-float64 " +
+      '(chosen by the backend option or PETSCML_BACKEND); use precision float64, or another backend');
+  }
   if (backend.name === 'wasm') installFastWasmKernels();
   const loss = resolveLoss(options.loss);
   const bs = options.batchSize;

@@ -19,6 +19,7 @@
  * deepxde.maps, the TensorFlow-only API of their time.
  */
 import * as tf from '@tensorflow/tfjs';
+import { exactTensor } from '../functions/backend';
 import { Random } from '../problems/darcy1d';
 import type { PodBasis } from './pod';
 
@@ -237,12 +238,12 @@ export function podDeeponet(opts: PodDeepONetOptions): PodDeepONet {
   fnnParams(params, rng, 'branch', m, [...Array<number>(depth).fill(width), p]);
 
   // The authors' scaling, components^T * sqrt(points) then / p, folded into one fixed [p, points]
-  // matrix in float64 before the single rounding to float32.
+  // matrix in float64 before the single rounding to float32 (none on petscml-float64).
   const scale = Math.sqrt(points) / p;
-  const bt = new Float32Array(p * points);
+  const bt = new Float64Array(p * points);
   for (let j = 0; j < points; j++) for (let k = 0; k < p; k++) bt[k * points + j] = pod.basis[j * p + k] * scale;
-  const basisT = tf.tensor2d(bt, [p, points]);
-  const mean = tf.tensor1d(Float32Array.from(pod.mean));
+  const basisT = exactTensor(bt, [p, points]) as tf.Tensor2D;
+  const mean = exactTensor(pod.mean, [points]);
 
   const apply = (q: Record<string, tf.Tensor>, x: tf.Tensor): tf.Tensor => {
     if (x.rank !== 2 || x.shape[1] !== m) throw new RangeError(`petscml: ${fn}: expected inputs of shape [batch, ${m}], got [${x.shape.join(', ')}]`);

@@ -12,6 +12,7 @@
  * biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)). GELU is the exact (erf) one, PyTorch's F.gelu default.
  */
 import * as tf from '@tensorflow/tfjs';
+import { exactTensor } from '../functions/backend';
 import { dftBasis, dftBasis3d, fourierLayer1d, fourierLayer3d, fourierModes3d, geluErf, geluTanh, type DftBasis } from '../functions/layers';
 import { integerOption, TorchInit } from './init';
 
@@ -76,7 +77,7 @@ export function fno1d(opts: Fno1dOptions): Fno1d {
 
   const basis: DftBasis = dftBasis(s, modes);
   // The authors' coordinate channel: linspace(0, 1, s), both ends included.
-  const grid = tf.tensor3d(Float32Array.from({ length: s }, (_, j) => j / (s - 1)), [1, s, 1]);
+  const grid = exactTensor(Float64Array.from({ length: s }, (_, j) => j / (s - 1)), [1, s, 1]);
   const dense = (h: tf.Tensor, p: Record<string, tf.Tensor>, name: string) => tf.add(tf.matMul(h as tf.Tensor2D, p[`${name}_w`] as tf.Tensor2D), p[`${name}_b`]);
 
   const apply = (p: Record<string, tf.Tensor>, x: tf.Tensor): tf.Tensor => {
@@ -183,8 +184,8 @@ export function fno3d(opts: Fno3dOptions): Fno3d {
     if (!mean || !std || mean.length !== outPoints || std.length !== outPoints) {
       throw new RangeError(`petscml: ${where}: decode.mean and decode.std must have s*s*outputSteps = ${outPoints} values, got ${mean?.length} and ${std?.length}`);
     }
-    decodeScale = tf.tensor2d(Float32Array.from(std, (v) => v + eps), [1, outPoints]);
-    decodeShift = tf.tensor2d(Float32Array.from(mean), [1, outPoints]);
+    decodeScale = exactTensor(Float64Array.from(std, (v) => v + eps), [1, outPoints]) as tf.Tensor2D;
+    decodeShift = exactTensor(Float64Array.from(mean), [1, outPoints]) as tf.Tensor2D;
   }
   const init = new TorchInit(opts.seed ?? 0);
   const params: Record<string, tf.Tensor> = {};
@@ -203,14 +204,14 @@ export function fno3d(opts: Fno3dOptions): Fno3d {
   linear('fc2', proj, 1);
 
   const basis = dftBasis3d([s, s, nt], modes);
-  const lin = (n: number) => Float32Array.from({ length: n }, (_, j) => (n === 1 ? 0 : j / (n - 1)));
+  const lin = (n: number) => Float64Array.from({ length: n }, (_, j) => (n === 1 ? 0 : j / (n - 1)));
   const gx = lin(s), gy = lin(s), gt = lin(tOut);
-  const gridValues = new Float32Array(s * s * tOut * 3);
+  const gridValues = new Float64Array(s * s * tOut * 3);
   for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) for (let k = 0; k < tOut; k++) {
     const o = ((i * s + j) * tOut + k) * 3;
     gridValues[o] = gx[i]; gridValues[o + 1] = gy[j]; gridValues[o + 2] = gt[k];
   }
-  const grid = tf.tensor5d(gridValues, [1, s, s, tOut, 3]);
+  const grid = exactTensor(gridValues, [1, s, s, tOut, 3]);
   const dense = (h: tf.Tensor, p: Record<string, tf.Tensor>, name: string) => tf.add(tf.matMul(h as tf.Tensor2D, p[`${name}_w`] as tf.Tensor2D), p[`${name}_b`]);
   const inPoints = s * s * tIn;
 

@@ -24,6 +24,7 @@
  * Linear layers: PyTorch's nn.Linear default, weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
  */
 import * as tf from '@tensorflow/tfjs';
+import { exactScalar, exactTensor } from '../functions/backend';
 import { rational, RATIONAL_RELU_INIT } from '../functions/layers';
 import { integerOption, TorchInit } from './init';
 
@@ -80,7 +81,7 @@ export function greenLearning(opts: GreenLearningOptions): GreenLearning {
   linear(`fc${depth}`, width, 1);
 
   const t = (i: number) => i / (s - 1);
-  const coords = new Float32Array(n * n * 4);
+  const coords = new Float64Array(n * n * 4);
   for (let p = 0; p < n; p++) {
     const i = Math.floor(p / s); const j = p % s;
     for (let q = 0; q < n; q++) {
@@ -92,7 +93,7 @@ export function greenLearning(opts: GreenLearningOptions): GreenLearning {
       coords[o + 3] = t(l);
     }
   }
-  const grid = tf.tensor2d(coords, [n * n, 4]);
+  const grid = exactTensor(coords, [n * n, 4]) as tf.Tensor2D;
 
   const kernelOf = (p: Record<string, tf.Tensor>): tf.Tensor2D => {
     let h: tf.Tensor = grid;
@@ -105,7 +106,7 @@ export function greenLearning(opts: GreenLearningOptions): GreenLearning {
 
   const apply = (p: Record<string, tf.Tensor>, x: tf.Tensor): tf.Tensor => {
     if (x.rank !== 2 || x.shape[1] !== n) throw new RangeError(`petscml: greenLearning: expected inputs of shape [batch, ${n}] (s^2, s = ${s}), got [${x.shape.join(', ')}]`);
-    return tf.mul(tf.matMul(x as tf.Tensor2D, kernelOf(p)), 1 / n);
+    return tf.mul(tf.matMul(x as tf.Tensor2D, kernelOf(p)), exactScalar(1 / n));
   };
 
   let linearCount = 0;

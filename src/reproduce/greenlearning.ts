@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, meanSquaredRelativeError, type FunctionModel } from '../functions';
+import { exactTensor, initBackend, meanSquaredRelativeError, type FunctionModel } from '../functions';
 import { greenLearning } from '../models';
 import { poisson2d, type ArrayDataset } from '../problems';
 import { loadArrays, UnitGaussianNormalizer, type LoadedArray } from '../data';
@@ -82,8 +82,8 @@ export async function reproduceGreenLearning(opts: ReproduceOptions): Promise<Ca
   const train = encoded(raw.train);
   const test = encoded(raw.test);
   const net = greenLearning({ resolution: setting.resolution, width: setting.width, depth: setting.depth, indexing: 'xy', seed });
-  const scale = tf.tensor1d(Float32Array.from(yNorm.std, (s) => s + yNorm.eps));
-  const shift = tf.tensor1d(Float32Array.from(yNorm.mean));
+  const scale = exactTensor(Float64Array.from(yNorm.std, (s) => s + yNorm.eps), [yNorm.std.length]);
+  const shift = exactTensor(Float64Array.from(yNorm.mean), [yNorm.mean.length]);
   const model: FunctionModel = { params: net.params, apply: (p, x) => tf.add(tf.mul(net.apply(p, x), scale), shift) };
   let functions: Awaited<ReturnType<typeof caseFunctions>> | undefined;
   try {

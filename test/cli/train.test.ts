@@ -77,6 +77,20 @@ describe('petscml train', () => {
     }
   });
 
+  it('--precision float64 trains in double: the same start as float32 to float32 rounding, and says so', () => {
+    const common = ['train', '--solvers', 'tr-gn', '--epochs', '3', '--train', '64', '--test', '16', '--hidden', '8', '--no-plot'];
+    const a = run([...common, '--out', path.join(dir, 'p32'), '--backend', 'petscml']);
+    const b = run([...common, '--out', path.join(dir, 'p64'), '--precision', 'float64']);
+    expect(a.code, a.err).toBe(0);
+    expect(b.code, b.err).toBe(0);
+    expect(b.out).toMatch(/backend petscml-float64 \(float64\)/);
+    const l32 = readLog(path.join(dir, 'p32', 'tr-gn.jsonl')), l64 = readLog(path.join(dir, 'p64', 'tr-gn.jsonl'));
+    const f32 = l32.iterations[0].loss, f64 = l64.iterations[0].loss;
+    expect(Math.abs(f64 - f32) / f64).toBeLessThan(1e-5);
+    expect(f64).not.toBe(f32);
+    expect(l64.summary!.iterations).toBe(3);
+  });
+
   it('runs a user script with a preset chosen on the command line', () => {
     const script = path.join(root, 'test/fixtures/train-script.js');
     const a = run(['train', script, 'extra']);
@@ -95,7 +109,9 @@ describe('petscml train', () => {
       [['train', '--epochs', 'adam=5'], /--epochs names 'adam', which is not in --solvers \(lbfgs\)/],
       [['train', '--bogus'], /Unknown option '--bogus'/],
       [['train', 'missing.js'], /script not found: missing.js/],
-      [['train', '--backend', 'gpu'], /--backend must be one of tensorflow-gpu, tensorflow, petscml, wasm, cpu, got 'gpu'/],
+      [['train', '--backend', 'gpu'], /--backend must be one of tensorflow-gpu, tensorflow, petscml, wasm, cpu, petscml-float64, got 'gpu'/],
+      [['train', '--precision', 'half'], /--precision must be float32 or float64, got 'half'/],
+      [['train', '--precision', 'float64', '--backend', 'wasm'], /--precision float64 runs on the petscml-float64 backend \(tfjs has no float64\), not on --backend wasm/],
       [['train', '--budget', '0'], /--budget must be an integer in \[1, 2147483647\], got '0'/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [[], /Usage: petscml <command>/],
