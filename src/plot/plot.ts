@@ -154,17 +154,23 @@ function thin<T extends { y: number }>(pts: T[], n: number): T[] {
 }
 
 function uniqueLabels(runs: readonly RunLog[]): string[] {
-  const count = new Map<string, number>();
-  for (const r of runs) count.set(r.header.solver, (count.get(r.header.solver) ?? 0) + 1);
-  const seen = new Map<string, number>();
-  return runs.map((r) => {
-    const s = r.header.solver;
+  // A float64 run says so in its label: the same solver in both precisions is a common comparison.
+  const names = runs.map((r) => (r.header.precision === 'float64' ? `${r.header.solver} float64` : r.header.solver));
+  const tally = (xs: string[]) => { const c = new Map<string, number>(); for (const x of xs) c.set(x, (c.get(x) ?? 0) + 1); return c; };
+  const count = tally(names);
+  // Two logs of the same solver (a parameter sweep): tell them apart by file, else by position.
+  const withFile = names.map((s, i) => {
     if (count.get(s) === 1) return s;
-    // Two logs of the same solver (a parameter sweep): tell them apart by file, else by position.
+    const base = runs[i].path ? path.basename(runs[i].path!).replace(/\.jsonl?$/, '') : '';
+    return base && base !== s ? `${s} [${base}]` : s;
+  });
+  const still = tally(withFile);
+  const seen = new Map<string, number>();
+  return withFile.map((s) => {
+    if (still.get(s) === 1) return s;
     const k = (seen.get(s) ?? 0) + 1;
     seen.set(s, k);
-    const base = r.path ? path.basename(r.path).replace(/\.jsonl?$/, '') : '';
-    return base && base !== s ? `${s} [${base}]` : `${s} #${k}`;
+    return `${s} #${k}`;
   });
 }
 

@@ -29,6 +29,13 @@ import { PRESETS, presetNames, type Preset, type PresetName } from './presets';
 const firstOrderTypes: ReadonlySet<string> = new Set(FIRST_ORDER_TYPES);
 
 /** Somewhere records go: a JSON-lines log, a progress line, a user callback. */
+
+/** A function's arithmetic, when it says (TfjsFunction.precision). */
+function precisionOf(fn: unknown): 'float32' | 'float64' | undefined {
+  const p = (fn as { precision?: unknown } | null)?.precision;
+  return p === 'float32' || p === 'float64' ? p : undefined;
+}
+
 export interface RecordSink {
   write(record: RunRecord): void;
   close?(): void;
@@ -750,6 +757,7 @@ export class Solver {
           metric: test ? (test.metricName ?? (test.metric ? 'metric' : 'mean relative error')) : undefined,
           options, ranks: comm().size, started: new Date().toISOString(), petscmlVersion: version,
           ...(this.opts.warmStart ? { warmStart: { oracleCalls: warmCalls, epochs: warmEpochs } } : {}),
+          ...(precisionOf(this.fn) ? { precision: precisionOf(this.fn) } : {}),
         };
         emit(header);
         status = this.tao.solve();

@@ -34,9 +34,9 @@ function header(solver: string, metric?: string): HeaderRecord {
 }
 
 /** A synthetic log: loss falling from 1 to `min` over n iterations, a test metric every 5th. */
-function writeLog(file: string, solver: string, n: number, min: number, opts: { metric?: boolean; callsPerIt?: number } = {}): string {
+function writeLog(file: string, solver: string, n: number, min: number, opts: { metric?: boolean; callsPerIt?: number; precision?: 'float32' | 'float64' } = {}): string {
   const log = JsonlLog.open(file);
-  log.write(header(solver, opts.metric ? 'mse' : undefined));
+  log.write({ ...header(solver, opts.metric ? 'mse' : undefined), ...(opts.precision ? { precision: opts.precision } : {}) });
   for (let i = 0; i <= n; i++) {
     const loss = Math.pow(min, i / n);
     const rec: IterationRecord = {
@@ -73,6 +73,26 @@ function countColour(png: PNG, c: number[], x0: number, y0: number, x1: number, 
 describe('plotRuns', () => {
   const adam = writeLog(path.join(tmp, 'adam.jsonl'), 'Adam', 200, 4.1e-3, { metric: true, callsPerIt: 1 });
   const trgn = writeLog(path.join(tmp, 'trgn.jsonl'), 'TR-GN', 30, 3.2e-5, { metric: true, callsPerIt: 12 });
+
+  it('tells runs of one solver apart: float64 by its label, same-named files in two folders by number', async () => {
+    fs.mkdirSync(path.join(tmp, 'p32'), { recursive: true });
+    fs.mkdirSync(path.join(tmp, 'p64'), { recursive: true });
+    const a = writeLog(path.join(tmp, 'p32', 'tr-gn.jsonl'), 'TR-GN', 20, 1e-3, { precision: 'float32' });
+    const b = writeLog(path.join(tmp, 'p64', 'tr-gn.jsonl'), 'TR-GN', 20, 1e-4, { precision: 'float64' });
+    const out = path.join(tmp, 'figs/precision');
+    await plotRuns([a, b], { out, formats: ['svg'] });
+    const svg = fs.readFileSync(`${out}.svg`, 'utf8');
+    expect(svg).toContain('TR-GN (min 1.0e-3)');
+    expect(svg).toContain('TR-GN float64 (min 1.0e-4)');
+    // Before, two tr-gn.jsonl of one solver were both labelled 'TR-GN [tr-gn]'.
+    const c = writeLog(path.join(tmp, 'p64', 'again.jsonl'), 'TR-GN', 20, 1e-2);
+    fs.mkdirSync(path.join(tmp, 'q'), { recursive: true });
+    const d = writeLog(path.join(tmp, 'q', 'again.jsonl'), 'TR-GN', 20, 1e-5);
+    await plotRuns([c, d], { out, formats: ['svg'] });
+    const svg2 = fs.readFileSync(`${out}.svg`, 'utf8');
+    expect(svg2).toContain('TR-GN [again] #1 (min 0.01)');
+    expect(svg2).toContain('TR-GN [again] #2 (min 1.0e-5)');
+  });
 
   it('writes an SVG and a PNG that really show both runs, with the minimum in each legend entry', async () => {
     const out = path.join(tmp, 'figs/compare');
