@@ -30,6 +30,8 @@ Options:
   --seed N            data and weight seed (default 1234)
   --data FILE         the authors' data file instead of generated data (see the case's help)
   --backend NAME      tfjs backend (default: best available)
+  --precision P       float32 (default) or float64: every run's model, loss, gradient and
+                      Hessian products in double (petscml-float64 backend)
   --out DIR           logs, summary.md, results.json and the figure (default runs/CASE)
   --no-plot           do not draw the figure
   --quiet             no progress lines
@@ -48,7 +50,7 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
       args: own, allowPositionals: true, strict: true,
       options: {
         size: { type: 'string' }, solvers: { type: 'string' }, reference: { type: 'string' }, 'ref-epochs': { type: 'string' }, 'lr-halving': { type: 'string' },
-        budget: { type: 'string' }, 'warmup-epochs': { type: 'string' }, seed: { type: 'string' }, data: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' },
+        budget: { type: 'string' }, 'warmup-epochs': { type: 'string' }, seed: { type: 'string' }, data: { type: 'string' }, backend: { type: 'string' }, precision: { type: 'string' }, out: { type: 'string' },
         'no-plot': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -97,7 +99,15 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
     warmupEpochs: nonNegativeInt('warmup-epochs', values['warmup-epochs'] as string | undefined, 0),
     seed: positiveInt('seed', values.seed as string | undefined, 1234),
     data: values.data as string | undefined,
-    backend: backend as never, plot: !values['no-plot'], progress: !values.quiet,
+    backend: backend as never, precision: precisionArg(values.precision as string | undefined, backend), plot: !values['no-plot'], progress: !values.quiet,
   });
   return 0;
+}
+
+function precisionArg(p: string | undefined, backend: string | undefined): 'float32' | 'float64' | undefined {
+  if (p !== undefined && p !== 'float32' && p !== 'float64') throw new UsageError(`--precision must be float32 or float64, got '${p}'`);
+  if (p === 'float64' && backend !== undefined && backend !== 'petscml-float64') {
+    throw new UsageError(`--precision float64 runs on the petscml-float64 backend (tfjs has no float64), not on --backend ${backend}`);
+  }
+  return p as 'float32' | 'float64' | undefined;
 }

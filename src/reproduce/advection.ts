@@ -58,9 +58,9 @@ export async function reproduceAdvection(kind: 1 | 2, opts: ReproduceOptions): P
   const where = `petscml: reproduce ${name}`;
   const { size, reference, solvers, setting } = caseSetting(name, ADVECTION_SETTINGS, opts,
     { references: ['adam'], solvers: ADVECTION_SOLVERS, noSchedule: 'decays as 1e-3 / (1 + 1e-4 it)' });
-  const { seed, say, progress, out } = commonSetup(name, opts);
+  const { backend, seed, say, progress, out } = commonSetup(name, opts);
 
-  await initBackend({ backend: opts.backend, quiet: true });
+  await initBackend({ backend, quiet: true });
   const t0 = performance.now();
   let testFile: string | undefined;
   let data: { train: ArrayDataset; test: ArrayDataset };
@@ -78,7 +78,7 @@ export async function reproduceAdvection(kind: 1 | 2, opts: ReproduceOptions): P
   const basis = podBasis(data.train.y.values, setting.train, outputs, { varianceExplained: 0.9999 });
   const podSeconds = ((performance.now() - t1) / 1000).toFixed(1);
   const model = podDeeponet({ sensors, basis, width: setting.width, seed });
-  const { full } = await caseFunctions({ model, loss: 'mse', train: data.train, backend: opts.backend });
+  const { full } = await caseFunctions({ model, loss: 'mse', train: data.train, backend });
   const start = full.initialParameters();
   const source = opts.data !== undefined ? `read from ${opts.data} and ${testFile} in` : `generated in`;
   say(`petscml reproduce ${name} (${size}): u0 -> u(x, t), case ${kind === 1 ? 'I (square wave)' : 'II (square wave + half ellipse)'}, ` +

@@ -85,16 +85,16 @@ export async function reproduceBurgers(opts: ReproduceBurgersOptions): Promise<R
   const { size, reference: variant, solvers, setting } = caseSetting('burgers', BURGERS_SETTINGS, opts,
     { references: ['adamw', 'adam-l2'], solvers: BURGERS_SOLVERS });
   const reference = variant as BurgersReference;
-  const { seed, say, progress, out, dataProgress } = commonSetup('burgers', opts);
+  const { backend, seed, say, progress, out, dataProgress } = commonSetup('burgers', opts);
 
-  await initBackend({ backend: opts.backend, quiet: true });
+  await initBackend({ backend, quiet: true });
   const t0 = performance.now();
   const data = opts.data !== undefined ? await loadBurgersFile(opts.data, setting) : burgers1d({
     train: setting.train, test: setting.test, resolution: setting.resolution, simulationPoints: setting.simulationPoints, seed,
     onProgress: dataProgress('Burgers solves'),
   });
   const model = fno1d({ resolution: setting.resolution, width: setting.width, modes: setting.modes, seed });
-  const { full, batched } = await caseFunctions({ model, loss: 'msre', train: data.train, batchSize: setting.batchSize, backend: opts.backend });
+  const { full, batched } = await caseFunctions({ model, loss: 'msre', train: data.train, batchSize: setting.batchSize, backend });
   const start = full.initialParameters();
   const backendName = full.backend.name;
   const source = opts.data !== undefined ? `read from ${opts.data} in` : `nu = ${data.nu}, simulated on ${setting.simulationPoints} points, generated in`;

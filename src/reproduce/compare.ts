@@ -260,6 +260,11 @@ export interface CommonCaseOptions {
   /** Seed of the data and of the initial weights (default 1234). */
   seed?: number;
   backend?: BackendName;
+  /**
+   * 'float64': every run's model, loss, gradient and Hessian products in double on the
+   * petscml-float64 backend (the data keep the generators' float32 values). Default float32.
+   */
+  precision?: 'float32' | 'float64';
   /** Draw the figure (default true). */
   plot?: boolean;
   /** Progress lines on stderr (default true). */
@@ -274,10 +279,18 @@ export function commonSetup(caseName: string, opts: CommonCaseOptions) {
   if (opts.budget !== undefined && !(Number.isInteger(opts.budget) && opts.budget >= 1)) {
     throw new RangeError(`${where}: budget must be a positive integer number of oracle calls, got ${opts.budget}`);
   }
+  if (opts.precision !== undefined && opts.precision !== 'float32' && opts.precision !== 'float64') {
+    throw new RangeError(`${where}: precision must be 'float32' or 'float64', got ${JSON.stringify(opts.precision)}`);
+  }
+  if (opts.precision === 'float64' && opts.backend !== undefined && opts.backend !== 'petscml-float64') {
+    throw new RangeError(`${where}: precision 'float64' runs on the petscml-float64 backend (tfjs has no float64), not on backend '${opts.backend}'`);
+  }
   const root = comm().rank === 0;
   const progress = opts.progress ?? true;
   return {
     where, root, progress,
+    /** The backend every function of the case uses (petscml-float64 for precision 'float64'). */
+    backend: (opts.precision === 'float64' ? 'petscml-float64' : opts.backend) as BackendName | undefined,
     seed: opts.seed ?? 1234,
     say: opts.say ?? ((s: string) => { if (root) process.stdout.write(s + '\n'); }),
     out: path.resolve(opts.out),

@@ -73,9 +73,9 @@ export async function reproduceDiffusionReaction(opts: ReproduceOptions): Promis
   const where = 'petscml: reproduce diffusion-reaction';
   const { size, reference, solvers, setting } = caseSetting('diffusion-reaction', DIFFUSION_REACTION_SETTINGS, opts,
     { references: ['adam'], solvers: DIFFUSION_REACTION_SOLVERS, noSchedule: 'is constant' });
-  const { seed, say, progress, out, root, dataProgress } = commonSetup('diffusion-reaction', opts);
+  const { backend, seed, say, progress, out, root, dataProgress } = commonSetup('diffusion-reaction', opts);
 
-  await initBackend({ backend: opts.backend, quiet: true });
+  await initBackend({ backend, quiet: true });
   const t0 = performance.now();
   const data = opts.data !== undefined ? await loadDeepXdeFile(opts.data) : (() => {
     const d = diffusionReaction({
@@ -87,7 +87,7 @@ export async function reproduceDiffusionReaction(opts: ReproduceOptions): Promis
   const generated = ((performance.now() - t0) / 1000).toFixed(1);
   const model = deeponet({ sensors: data.sensors, width: setting.width, depth: setting.depth, activation: 'relu', seed });
   // Full batch for REF too: the paper ran Adam "deterministically".
-  const { full } = await caseFunctions({ model, loss: 'mse', train: data.train, backend: opts.backend });
+  const { full } = await caseFunctions({ model, loss: 'mse', train: data.train, backend });
   const start = full.initialParameters();
   const trainRows = data.train.x.shape[0];
   const testRows = data.test.x.shape[0];

@@ -62,9 +62,9 @@ export async function reproduceGreenLearning(opts: ReproduceOptions): Promise<Ca
   const { size, reference: variant, solvers, setting } = caseSetting('greenlearning', GREENLEARNING_SETTINGS, opts,
     { references: ['adamw', 'adam-l2'], solvers: GREENLEARNING_SOLVERS });
   const reference = variant as GreenLearningReference;
-  const { seed, say, progress, out } = commonSetup('greenlearning', opts);
+  const { backend, seed, say, progress, out } = commonSetup('greenlearning', opts);
 
-  await initBackend({ backend: opts.backend, quiet: true });
+  await initBackend({ backend, quiet: true });
   const t0 = performance.now();
   let testFile: string | undefined;
   let raw: { train: ArrayDataset; test: ArrayDataset };
@@ -87,7 +87,7 @@ export async function reproduceGreenLearning(opts: ReproduceOptions): Promise<Ca
   const model: FunctionModel = { params: net.params, apply: (p, x) => tf.add(tf.mul(net.apply(p, x), scale), shift) };
   let functions: Awaited<ReturnType<typeof caseFunctions>> | undefined;
   try {
-    functions = await caseFunctions({ model, loss: 'msre', train, backend: opts.backend });
+    functions = await caseFunctions({ model, loss: 'msre', train, backend });
     const { full } = functions;
     const start = full.initialParameters();
     const source = opts.data !== undefined ? `read from ${opts.data} and ${testFile} in` : `solved on ${setting.simulationResolution}^2, generated in`;

@@ -61,9 +61,9 @@ export async function reproduceNavierStokes(opts: ReproduceOptions): Promise<Cas
   const { size, reference: variant, solvers, setting } = caseSetting('navier-stokes', NAVIER_STOKES_SETTINGS, opts,
     { references: ['adamw', 'adam-l2'], solvers: NAVIER_STOKES_SOLVERS, knownSolvers: ALL_SOLVERS });
   const reference = variant as NavierStokesReference;
-  const { seed, say, progress, out, dataProgress } = commonSetup('navier-stokes', opts);
+  const { backend, seed, say, progress, out, dataProgress } = commonSetup('navier-stokes', opts);
 
-  await initBackend({ backend: opts.backend, quiet: true });
+  await initBackend({ backend, quiet: true });
   const t0 = performance.now();
   const raw = opts.data !== undefined ? await loadNavierStokesFile(opts.data, setting) : navierStokes2d({
     train: setting.train, test: setting.test, resolution: setting.resolution, simulationResolution: setting.simulationResolution,
@@ -81,7 +81,7 @@ export async function reproduceNavierStokes(opts: ReproduceOptions): Promise<Cas
     width: setting.width, modes: setting.modes, projection: setting.projection, seed,
     decode: { mean: yNorm.mean, std: yNorm.std, eps: yNorm.eps },
   });
-  const { full, batched } = await caseFunctions({ model, loss: 'msre', train, batchSize: setting.batchSize, backend: opts.backend });
+  const { full, batched } = await caseFunctions({ model, loss: 'msre', train, batchSize: setting.batchSize, backend });
   const start = full.initialParameters();
   const source = opts.data !== undefined ? `read from ${opts.data} in` : `nu = 1e-3, simulated on ${setting.simulationResolution}^2, dt = ${setting.dt}, generated in`;
   say(`petscml reproduce navier-stokes (${size}): w(t <= ${setting.tIn}) -> w(${setting.tIn} < t <= ${setting.tIn + setting.tOut}), ` +
