@@ -5,7 +5,8 @@
  * each backend (petscml, wasm), and bench/functions_torch.py for the same shapes in PyTorch float32
  * (Debian's python3-torch) with 1 and 2 threads, on Debian's OpenBLAS sgemm and on oneDNN's through
  * the shim of ../shared/anchors/sgemm_dnnl.c (built here when libdnnl-dev is installed). ROUNDS
- * rounds interleaved, each measurement in a fresh process; prints the medians over rounds and the
+ * rounds interleaved, each measurement in a fresh process (BACKENDS=petscml,petscml-float64 adds
+ * PyTorch in float64 with 2 threads); prints the medians over rounds and the
  * ratios of petscml to each, then to the strongest PyTorch configuration per quantity. Run alone
  * on the machine (it is timing).
  *
@@ -45,6 +46,8 @@ if (torch) {
     TORCH_VARIANTS.push({ name: `torch-openblas-${threads}t`, threads });
     if (shim.lib) TORCH_VARIANTS.push({ name: `torch-onednn-${threads}t`, threads, preload: shim.lib });
   }
+  // The float64 backend's anchor: PyTorch in double (its float64 matmuls are OpenBLAS dgemm either way).
+  if (BACKENDS.includes('petscml-float64')) TORCH_VARIANTS.push({ name: 'torch-float64-2t', threads: 2, dtype: 'float64' });
 }
 
 const runs = {};
@@ -61,7 +64,7 @@ for (let round = 0; round < ROUNDS; round++) {
     }
     if (!TORCH_MODELS.has(model)) continue;
     for (const t of TORCH_VARIANTS) {
-      const env = { ...process.env, MODEL: model, TORCH_THREADS: String(t.threads), OMP_NUM_THREADS: String(t.threads) };
+      const env = { ...process.env, MODEL: model, TORCH_THREADS: String(t.threads), OMP_NUM_THREADS: String(t.threads), TORCH_DTYPE: t.dtype ?? 'float32' };
       if (t.preload) env.LD_PRELOAD = t.preload; else delete env.LD_PRELOAD;
       const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'functions_torch.py'), REPS], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
       const r = JSON.parse(out.trim().split('\n').pop());
@@ -86,19 +89,26 @@ for (const model of MODELS) {
     const rs = runs[`${model}/${name}`];
     if (!rs) continue;
     const m = { fg: q(rs, 'fg_ms'), hv: q(rs, 'hv_ms'), gn: q(rs, 'gn_ms') };
-    if (name.startsWith('torch')) for (const k of ['fg', 'hv', 'gn']) if (m[k] < best[k]) { best[k] = m[k]; bestBy[k] = name; }
+    if (name.startsWith('torch') && !name.includes('float64')) for (const k of ['fg', 'hv', 'gn']) if (m[k] < best[k]) { best[k] = m[k]; bestBy[k] = name; }
     console.log(`| ${model} | ${name} | ${m.fg.toFixed(1)} | ${m.hv.toFixed(1)} | ${m.gn.toFixed(1)} | ${(m.gn / m.fg).toFixed(2)} | ` +
       `${(ref.fg / m.fg).toFixed(2)} / ${(ref.hv / m.hv).toFixed(2)} / ${(ref.gn / m.gn).toFixed(2)} |`);
   }
   if (Number.isFinite(best.fg)) anchors.push({ model, ref, best, bestBy });
 }
 if (anchors.length) {
-  console.log(`\n${BACKENDS[0]} / the strongest PyTorch configuration of each quantity (below 1: ${BACKENDS[0]} is faster):`);
+  console.log(`\n${BACKENDS[0]} / the strongest float32 PyTorch configuration of each quantity (below 1: ${BACKENDS[0]} is faster):`);
   for (const a of anchors) {
     console.log(`- ${a.model}: f+g ${(a.ref.fg / a.best.fg).toFixed(2)} (${a.bestBy.fg}), exact Hv ${(a.ref.hv / a.best.hv).toFixed(2)} (${a.bestBy.hv}), ` +
       `GN Hv ${(a.ref.gn / a.best.gn).toFixed(2)} (${a.bestBy.gn})`);
   }
 } else {
   console.log('PyTorch: not available to /usr/bin/python3 on this machine (apt-get install python3-torch); no ratio to it measured.');
+}
+for (const model of MODELS) {
+  const a = runs[`${model}/petscml-float64`], t = runs[`${model}/torch-float64-2t`], s32 = runs[`${model}/petscml`];
+  if (!a) continue;
+  const r = (x, y, k) => (q(x, k) / q(y, k)).toFixed(2);
+  if (s32) console.log(`- ${model}: petscml-float64 / petscml (float32): f+g ${r(a, s32, 'fg_ms')}, exact Hv ${r(a, s32, 'hv_ms')}, GN Hv ${r(a, s32, 'gn_ms')}`);
+  if (t) console.log(`- ${model}: petscml-float64 / PyTorch float64 (2 threads): f+g ${r(a, t, 'fg_ms')}, exact Hv ${r(a, t, 'hv_ms')}, GN Hv ${r(a, t, 'gn_ms')}`);
 }
 if (torch && !shim.lib) console.log(`oneDNN shim: ${shim.why}; PyTorch ran on Debian's OpenBLAS only.`);

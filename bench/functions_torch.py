@@ -6,7 +6,8 @@ the double-vjp trick (the same algorithm petscml uses); prints JSON.
   MODEL=fno    one FNO-1D block written with torch.fft.rfft/irfft (width 64, 16 modes, s = 128,
                batch 20): spectral conv plus a 1x1 convolution and bias, GELU (tanh form), MSE
 
-  TORCH_THREADS (default 2) sets torch.set_num_threads. bench/engine.js runs this with and without
+  TORCH_THREADS (default 2) sets torch.set_num_threads; TORCH_DTYPE=float64 runs it in double
+  (the anchor of the petscml-float64 backend). bench/engine.js runs this with and without
   the oneDNN sgemm shim of ../shared/anchors/sgemm_dnnl.c (LD_PRELOAD).
 """
 import json, os, sys, time
@@ -16,6 +17,10 @@ reps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 model_name = os.environ.get('MODEL', 'mlp')
 torch.set_num_threads(int(os.environ.get('TORCH_THREADS', '2')))
 torch.manual_seed(0)
+dtype = os.environ.get('TORCH_DTYPE', 'float32')
+if dtype not in ('float32', 'float64'):
+    raise SystemExit(f'functions_torch.py: TORCH_DTYPE must be float32 or float64, got {dtype!r}')
+torch.set_default_dtype(torch.float64 if dtype == 'float64' else torch.float32)
 
 if model_name in ('mlp', 'darcy'):
     sizes = [33, 64, 64, 31] if model_name == 'darcy' else [64, 256, 256, 64]
@@ -79,6 +84,6 @@ def med(f):
     return sorted(t)[len(t) // 2]
 
 
-print(json.dumps({"torch": torch.__version__, "model": model_name, "threads": torch.get_num_threads(),
+print(json.dumps({"torch": torch.__version__, "model": model_name, "threads": torch.get_num_threads(), "dtype": dtype,
                   "sgemm": "oneDNN (shim)" if 'sgemm_dnnl' in os.environ.get('LD_PRELOAD', '') else "OpenBLAS (Debian)",
                   "fg_ms": med(fg), "hv_ms": med(hv), "gn_ms": med(gn)}))
