@@ -132,7 +132,7 @@ function sumToShape(g: tf.Tensor, shape: number[]): tf.Tensor {
 function matMulGrads(dy: tf.Tensor, a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean) {
   let da: () => tf.Tensor;
   let db: () => tf.Tensor;
-  if (tf.getBackend() === 'petscml') {
+  if (tf.getBackend() === 'petscml' || tf.getBackend() === 'petscml-float64') {
     const mt = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean) => tf.matMul(x, y, tx, ty);
     if (!tA && !tB) { da = () => mt(dy, b, false, true); db = () => mt(a, dy, true, false); }
     else if (!tA && tB) { da = () => mt(dy, b, false, false); db = () => mt(dy, a, true, false); }
