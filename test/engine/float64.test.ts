@@ -80,6 +80,19 @@ describe('petscml-float64 kernels compute in double', () => {
     expect(rel(Float64Array.from(p.map((v) => Math.fround(Math.log(Math.fround(v))))), p.map(Math.log))).toBeGreaterThan(1e-9);
   });
 
+  it('tanh in double (its own vectorized form) is within a few ulp of Math.tanh on both branches and at the edges', () => {
+    const pts = [0, -0, 0.625, -0.625, 0.6249999999999999, 1e-300, -5e-324, 19.06, 20, 21, -25, 700, Infinity, -Infinity, NaN];
+    for (let i = 0; i < 4000; i++) pts.push(rnd() * [1e-3, 0.7, 3, 25][i % 4]);
+    const got = f64(tf.tanh(exactTensor(pts, [pts.length])));
+    let worst = 0;
+    pts.forEach((v, i) => {
+      const want = Math.tanh(v);
+      if (Number.isNaN(want) || want === 0) { expect(Object.is(got[i], want), `tanh(${v})`).toBe(true); return; }
+      worst = Math.max(worst, Math.abs(got[i] - want) / (Math.max(Math.abs(want), 2 ** -1022) * 2 ** -52));
+    });
+    expect(worst).toBeLessThan(4);
+  });
+
   it('broadcasting binary operations, reductions and transposes equal double loops', () => {
     const a = rand(4 * 6), b = rand(6), c = rand(4 * 6).map((v) => v + 2);
     const A = exactTensor(a, [4, 6]), B = exactTensor(b, [6]), C = exactTensor(c, [4, 6]);
