@@ -602,8 +602,9 @@ export async function createTfjsFunction(options: TfjsFunctionOptions): Promise<
   if (parallel) {
     const batch = fn ? (fn as unknown as { batches: OwnedBatch[] }).batches[0] : undefined;
     try {
-      agreeAcrossRanks('createTfjsFunction', ['parameter count', 'number of batches', 'x shape per sample', 'y shape per sample'],
-        fn && batch ? [fn.size, fn.batchCount, shapeText(batch.x.shape.slice(1)), shapeText(batch.y.shape.slice(1))] : undefined, failure);
+      // precision too: a float32 rank summing with a float64 one would round the whole run.
+      agreeAcrossRanks('createTfjsFunction', ['parameter count', 'number of batches', 'x shape per sample', 'y shape per sample', 'precision'],
+        fn && batch ? [fn.size, fn.batchCount, shapeText(batch.x.shape.slice(1)), shapeText(batch.y.shape.slice(1)), fn.precision] : undefined, failure);
       fn!.setBatchWeights(dataParallelWeights(fn!.batchSizes));
     } catch (e) {
       fn?.dispose();

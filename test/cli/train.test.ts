@@ -64,6 +64,25 @@ describe('petscml train', () => {
     }
   });
 
+  it('--precision float64 --ranks 2: data-parallel in double, the same losses as one process to double rounding', () => {
+    const env = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
+    const common = ['train', '--solvers', 'lbfgs,tr-gn', '--epochs', 'lbfgs=10,tr-gn=4', '--train', '90', '--test', '20',
+      '--hidden', '12', '--precision', 'float64', '--no-plot'];
+    const one = run([...common, '--out', path.join(dir, 'f64np1')], env);
+    const two = run([...common, '--out', path.join(dir, 'f64np2'), '--ranks', '2'], env);
+    expect(one.code, one.err).toBe(0);
+    expect(two.code, two.err).toBe(0);
+    for (const s of ['lbfgs', 'tr-gn']) {
+      const a = readLog(path.join(dir, 'f64np1', `${s}.jsonl`)), b = readLog(path.join(dir, 'f64np2', `${s}.jsonl`));
+      expect(b.header.ranks).toBe(2);
+      expect(b.header.precision).toBe('float64');
+      expect(b.summary!.iterations).toBe(a.summary!.iterations);
+      // Sums over two shards in another order: double rounding, amplified by 10 iterations at most
+      // to ~1e-12 (float32 shards differ by ~1e-6 here).
+      expect(Math.abs(b.summary!.loss - a.summary!.loss) / a.summary!.loss, s).toBeLessThan(1e-10);
+    }
+  });
+
   it('--budget stops every solver at the same oracle cost', () => {
     const out = path.join(dir, 'budget');
     const r = run(['train', '--solvers', 'adam,tr-gn', '--epochs', '1000', '--budget', '60', '--train', '64', '--test', '16', '--hidden', '8',

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const fixture = path.resolve(__dirname, '../fixtures/training-mpi.js');
 const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', OMPI_MCA_rmaps_base_oversubscribe: '1' };
-const CASES = ['epochs', 'preset', 'size', 'cfg', 'params', 'one-rank-error', 'one-rank-range', 'data-nan', 'data-shape', 'ok'];
+const CASES = ['epochs', 'preset', 'size', 'cfg', 'params', 'one-rank-error', 'one-rank-range', 'data-nan', 'data-shape', 'precision', 'ok'];
 
 type Line = { case: string; rank: number; error?: string; result?: { iterations: number; loss: number; type: string } };
 let lines: Line[] = [];
@@ -58,6 +58,12 @@ describe('under mpirun -n 2', () => {
     const [c, d] = on('data-shape');
     expect(d!.error).toMatch(/y has shape \[4, 3\]/);
     expect(c!.error).toMatch(/rank 1 failed.*y has shape \[4, 3\]/);
+  });
+
+  it('a data-parallel function in float64 on one rank and float32 on the other fails on both, naming precision', () => {
+    const [a, b] = on('precision');
+    expect(a!.error).toMatch(/ranks disagree on precision: rank 0 has float64, rank 1 has float32/);
+    expect(b!.error).toBe(a!.error);
   });
 
   it('afterwards both ranks still train together', () => {
