@@ -9,7 +9,15 @@ bool g_envAlive = true;
 PetscErrorCode DestroyClosures(void *p) {
   Closures *c = static_cast<Closures *>(p);
   // After env teardown the references are gone with the env: deleting them would touch freed state.
-  if (g_envAlive) delete c;
+  if (!g_envAlive) return 0;
+  // Deleted now, not by their destructors: node-addon-api's ~Reference posts the deletion to a later
+  // turn of the event loop, which a synchronous loop of solves never reaches. This runs where PETSc
+  // destroys the object (destroy(), or a native entry point freeing buried objects), never inside GC.
+  for (Napi::FunctionReference *r : {&c->mult, &c->multTranspose, &c->getDiagonal, &c->apply, &c->objective, &c->gradient,
+                                     &c->objectiveAndGradient, &c->hessian, &c->update, &c->monitor})
+    r->Reset();
+  c->keep.Reset();
+  delete c;
   return 0;
 }
 } // namespace
