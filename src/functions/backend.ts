@@ -156,7 +156,8 @@ export function isFloat64Backend(): boolean {
  * the engine's makeTensor passes them through. On the other backends this is tf.tensor.
  */
 export function exactTensor(values: ArrayLike<number>, shape: number[]): tf.Tensor {
-  if (!isFloat64Backend()) return tf.tensor(values instanceof Float32Array ? values : Float32Array.from(values), shape, 'float32');
+  // Always a copy: the backend keeps the array it is given, and the caller's may change later.
+  if (!isFloat64Backend()) return tf.tensor(Float32Array.from(values), shape, 'float32');
   return tf.engine().makeTensor(Float64Array.from(values) as unknown as Float32Array, shape, 'float32') as tf.Tensor;
 }
 
