@@ -54,3 +54,12 @@ export function nonNegativeInt(name: string, v: string | undefined, fallback: nu
   if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1) throw new UsageError(`--${name} must be an integer in [0, 2147483647], got '${v}'`);
   return n;
 }
+
+/** --precision, checked against --backend: float64 runs only on petscml-float64. */
+export function precisionArg(p: string | undefined, backend: string | undefined): 'float32' | 'float64' | undefined {
+  if (p !== undefined && p !== 'float32' && p !== 'float64') throw new UsageError(`--precision must be float32 or float64, got '${p}'`);
+  if (p === 'float64' && backend !== undefined && backend !== 'petscml-float64') {
+    throw new UsageError(`--precision float64 runs on the petscml-float64 backend (tfjs has no float64), not on --backend ${backend}`);
+  }
+  return p as 'float32' | 'float64' | undefined;
+}

@@ -2,7 +2,7 @@
  * `petscml reproduce <case>`: reruns one of the paper's comparisons (src/reproduce).
  */
 import { parseArgs } from 'node:util';
-import { nonNegativeInt, positiveInt, splitPetscOptions, UsageError } from './args';
+import { nonNegativeInt, positiveInt, precisionArg, splitPetscOptions, UsageError } from './args';
 
 function reproduceHelp(cases: readonly { name: string; summary: string }[]): string {
   return `Usage:
@@ -102,12 +102,4 @@ export async function runReproduce(argv: readonly string[]): Promise<number> {
     backend: backend as never, precision: precisionArg(values.precision as string | undefined, backend), plot: !values['no-plot'], progress: !values.quiet,
   });
   return 0;
-}
-
-function precisionArg(p: string | undefined, backend: string | undefined): 'float32' | 'float64' | undefined {
-  if (p !== undefined && p !== 'float32' && p !== 'float64') throw new UsageError(`--precision must be float32 or float64, got '${p}'`);
-  if (p === 'float64' && backend !== undefined && backend !== 'petscml-float64') {
-    throw new UsageError(`--precision float64 runs on the petscml-float64 backend (tfjs has no float64), not on --backend ${backend}`);
-  }
-  return p as 'float32' | 'float64' | undefined;
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { positiveInt, splitPetscOptions, UsageError } from './args';
+import { positiveInt, precisionArg, splitPetscOptions, UsageError } from './args';
 
 export const TRAIN_HELP = `Usage:
   petscml train [options] [PETSc options]            train the built-in problem
@@ -172,13 +172,7 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
   if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
     throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${backend}'`);
   }
-  const precision = values.precision as string | undefined;
-  if (precision !== undefined && precision !== 'float32' && precision !== 'float64') {
-    throw new UsageError(`--precision must be float32 or float64, got '${precision}'`);
-  }
-  if (precision === 'float64' && backend !== undefined && backend !== 'petscml-float64') {
-    throw new UsageError(`--precision float64 runs on the petscml-float64 backend (tfjs has no float64), not on --backend ${backend}`);
-  }
+  const precision = precisionArg(values.precision as string | undefined, backend);
   const out = path.resolve(String(values.out ?? 'runs/darcy'));
   if (petscOptions.length) void petscOptions; // PETSc reads them from process.argv itself
 

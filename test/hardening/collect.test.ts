@@ -21,6 +21,23 @@ const turn = async () => {
   Vec.create(1).destroy(); // a native entry point: frees what the collector handed over
 };
 
+/**
+ * C-heap growth over `count` calls of `step` in a synchronous loop (the event loop never turns),
+ * after `warmup` calls; collected every 100. `flush`: a native entry point frees what was buried.
+ */
+function syncLoopGrowth(step: () => void, warmup: number, count: number, flush = false): number {
+  for (let i = 0; i < warmup; i++) step();
+  gc();
+  const before = heap();
+  for (let i = 0; i < count; i++) {
+    step();
+    if (i % 100 === 0) gc();
+  }
+  gc();
+  if (flush) Vec.create(1).destroy();
+  return heap() - before;
+}
+
 const n = 20;
 const quadratic: ObjectiveFunction = {
   size: n,
@@ -112,16 +129,7 @@ describe('dropped objects are collected', () => {
     const H = new ShellMat({ size: n, mult: (v, y) => { for (let i = 0; i < n; i++) y[i] = 2 * v[i]; } });
     tao.setSolution(x).setObjectiveAndGradient((y, g) => quadratic.objectiveAndGradient(y, g)).setHessian(H);
     tao.ksp!.pc.type = 'none';
-    const solve = () => { x.set(0); tao.solve(); };
-    for (let i = 0; i < 100; i++) solve();
-    gc();
-    const before = heap();
-    for (let i = 0; i < 3000; i++) {
-      solve();
-      if (i % 100 === 0) gc();
-    }
-    gc();
-    const grown = heap() - before;
+    const grown = syncLoopGrowth(() => { x.set(0); tao.solve(); }, 100, 3000);
     tao.destroy();
     H.destroy();
     x.destroy();
@@ -136,16 +144,7 @@ describe('callbacks released at destroy() in a synchronous loop', () => {
     // object. Measured per lifecycle: 785 B before, 228 B after (the rest is node-addon-api's own
     // reference to each wrapper, which only its finalizer may delete).
     const make = () => new ShellMat({ size: 4, mult: () => {}, multTranspose: () => {}, getDiagonal: () => {} }).destroy();
-    for (let i = 0; i < 300; i++) make();
-    gc();
-    const before = heap();
-    for (let i = 0; i < 3000; i++) {
-      make();
-      if (i % 100 === 0) gc();
-    }
-    gc();
-    Vec.create(1).destroy();
-    expect(heap() - before).toBeLessThan(1.4 * 2 ** 20); // 3,000 x 785 B = 2.2 MB before
+    expect(syncLoopGrowth(make, 300, 3000, true)).toBeLessThan(1.4 * 2 ** 20); // 3,000 x 785 B = 2.2 MB before
   });
 });
 
