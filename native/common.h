@@ -154,6 +154,25 @@ inline bool IsTyped(const Napi::Value &v, napi_typedarray_type t) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == t;
 }
 
+// Errors are thrown through plain Node-API, never through Napi::Error: a Napi::Error holds a
+// strong reference to its JS object, and node-addon-api posts the deletion of that reference to
+// a later turn of the event loop, so every error thrown in a synchronous loop (a retry loop, a
+// validation sweep) kept its object, stack and ~220 B of C heap until the loop ended.
+enum class ErrorKind { Error, Type, Range };
+inline napi_value MakeError(napi_env env, const std::string &msg, ErrorKind kind = ErrorKind::Error) {
+  napi_value m = nullptr, e = nullptr;
+  if (napi_create_string_utf8(env, msg.data(), msg.size(), &m) != napi_ok) return nullptr;
+  napi_status s = kind == ErrorKind::Type    ? napi_create_type_error(env, nullptr, m, &e)
+                  : kind == ErrorKind::Range ? napi_create_range_error(env, nullptr, m, &e)
+                                             : napi_create_error(env, nullptr, m, &e);
+  return s == napi_ok ? e : nullptr;
+}
+inline void Throw(napi_env env, const std::string &msg, ErrorKind kind = ErrorKind::Error) {
+  if (napi_value e = MakeError(env, msg, kind)) napi_throw(env, e);
+}
+inline void ThrowType(napi_env env, const std::string &msg) { Throw(env, msg, ErrorKind::Type); }
+inline void ThrowRange(napi_env env, const std::string &msg) { Throw(env, msg, ErrorKind::Range); }
+
 } // namespace pml
 
 // For a code already returned by a PETSc call made after ResetErrorRecord(): throws a PetscError
@@ -177,18 +196,18 @@ inline bool IsTyped(const Napi::Value &v, napi_typedarray_type t) {
 
 #define PML_THROW(env, msg, ret)                                                                   \
   do {                                                                                             \
-    Napi::Error::New(env, msg).ThrowAsJavaScriptException();                                       \
+    pml::Throw(env, msg);                                       \
     return ret;                                                                                    \
   } while (0)
 
 #define PML_RANGE_THROW(env, msg, ret)                                                             \
   do {                                                                                             \
-    Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();                                  \
+    pml::ThrowRange(env, msg);                                  \
     return ret;                                                                                    \
   } while (0)
 
 #define PML_TYPE_THROW(env, msg, ret)                                                              \
   do {                                                                                             \
-    Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();                                   \
+    pml::ThrowType(env, msg);                                   \
     return ret;                                                                                    \
   } while (0)

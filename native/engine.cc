@@ -36,18 +36,18 @@ struct Arr {
 // A Float32Array or Float64Array of at least `need` elements, or throws (returns false).
 bool Take(Napi::Env env, const Napi::Value &v, const char *kernel, const char *what, size_t need, Arr *out) {
   if (!v.IsTypedArray()) {
-    Napi::TypeError::New(env, std::string("petscml engine: ") + kernel + ": " + what + " is not a typed array").ThrowAsJavaScriptException();
+    pml::ThrowType(env, std::string("petscml engine: ") + kernel + ": " + what + " is not a typed array");
     return false;
   }
   Napi::TypedArray t = v.As<Napi::TypedArray>();
   napi_typedarray_type k = t.TypedArrayType();
   if (k != napi_float32_array && k != napi_float64_array) {
-    Napi::TypeError::New(env, std::string("petscml engine: ") + kernel + ": " + what + " must be float32 or float64").ThrowAsJavaScriptException();
+    pml::ThrowType(env, std::string("petscml engine: ") + kernel + ": " + what + " must be float32 or float64");
     return false;
   }
   if (t.ElementLength() < need) {
-    Napi::RangeError::New(env, std::string("petscml engine: ") + kernel + ": " + what + " has " + std::to_string(t.ElementLength()) +
-                                   " elements, needs " + std::to_string(need)).ThrowAsJavaScriptException();
+    pml::ThrowRange(env, std::string("petscml engine: ") + kernel + ": " + what + " has " + std::to_string(t.ElementLength()) +
+                                   " elements, needs " + std::to_string(need));
     return false;
   }
   out->f64 = k == napi_float64_array;
@@ -60,7 +60,7 @@ bool SameKind(Napi::Env env, const char *kernel, std::initializer_list<const Arr
   bool f64 = (*arrs.begin())->f64;
   for (const Arr *a : arrs) {
     if (a->f64 != f64) {
-      Napi::TypeError::New(env, std::string("petscml engine: ") + kernel + ": operands mix float32 and float64").ThrowAsJavaScriptException();
+      pml::ThrowType(env, std::string("petscml engine: ") + kernel + ": operands mix float32 and float64");
       return false;
     }
   }

@@ -63,7 +63,7 @@ static void ThrowTyped(Napi::Env env, PetscErrorCode code, const std::string &me
     err = g_errorClass->New({Napi::String::New(env, text)});
     if (env.IsExceptionPending()) return;
   } else {
-    err = Napi::Error::New(env, text).Value();
+    err = Napi::Object(env, pml::MakeError(env, text));
   }
   err.Set("code", Napi::Number::New(env, code));
   err.Set("petscMessage", Napi::String::New(env, message));
@@ -71,7 +71,7 @@ static void ThrowTyped(Napi::Env env, PetscErrorCode code, const std::string &me
   Napi::Array tb = Napi::Array::New(env, traceback.size());
   for (size_t i = 0; i < traceback.size(); i++) tb.Set(i, Napi::String::New(env, traceback[i]));
   err.Set("traceback", tb);
-  Napi::Error(env, err).ThrowAsJavaScriptException();
+  napi_throw(env, err);
 }
 
 void ThrowPetsc(Napi::Env env, PetscErrorCode ierr) {

@@ -42,8 +42,8 @@ std::string IntError(const Napi::Value &v, const char *what, int64_t min, int64_
 bool GetInt(Napi::Env env, const Napi::Value &v, const char *what, int64_t min, PetscInt *out) {
   std::string e = IntError(v, what, min, PETSC_MAX_INT, out);
   if (e.empty()) return true;
-  if (v.IsNumber()) Napi::RangeError::New(env, e).ThrowAsJavaScriptException();
-  else Napi::TypeError::New(env, e).ThrowAsJavaScriptException();
+  if (v.IsNumber()) pml::ThrowRange(env, e);
+  else pml::ThrowType(env, e);
   return false;
 }
 
@@ -75,8 +75,8 @@ bool Agree(Napi::Env env, MPI_Comm comm, const char *where, const std::vector<Ag
     MPI_Allreduce(MPI_IN_PLACE, buf.data(), (int)buf.size(), MPI_DOUBLE_INT, MPI_MAXLOC, comm);
     const Pair &fail = buf.back();
     if (fail.v > 0 && localError.empty()) {
-      Napi::Error::New(env, std::string("petscml: ") + where + ": the call failed on rank " + std::to_string(fail.r) +
-                                " (see the error there)").ThrowAsJavaScriptException();
+      pml::Throw(env, std::string("petscml: ") + where + ": the call failed on rank " + std::to_string(fail.r) +
+                                " (see the error there)");
       return false;
     }
     if (fail.v == 0) {
@@ -84,17 +84,17 @@ bool Agree(Napi::Env env, MPI_Comm comm, const char *where, const std::vector<Ag
         const Pair &hi = buf[2 * i], &lo = buf[2 * i + 1];
         if (hi.v != -lo.v) {
           const Pair first = lo.r < hi.r ? Pair{-lo.v, lo.r} : hi, second = lo.r < hi.r ? hi : Pair{-lo.v, lo.r};
-          Napi::Error::New(env, std::string("petscml: ") + where + ": ranks disagree on " + values[i].what + ": rank " +
+          pml::Throw(env, std::string("petscml: ") + where + ": ranks disagree on " + values[i].what + ": rank " +
                                     std::to_string(first.r) + " has " + Shown(first.v) + ", rank " + std::to_string(second.r) +
-                                    " has " + Shown(second.v)).ThrowAsJavaScriptException();
+                                    " has " + Shown(second.v));
           return false;
         }
       }
     }
   }
   if (!localError.empty()) {
-    if (localIsType) Napi::TypeError::New(env, localError).ThrowAsJavaScriptException();
-    else Napi::RangeError::New(env, localError).ThrowAsJavaScriptException();
+    if (localIsType) pml::ThrowType(env, localError);
+    else pml::ThrowRange(env, localError);
     return false;
   }
   return true;
@@ -107,8 +107,8 @@ bool CheckLocalSum(Napi::Env env, MPI_Comm comm, const char *where, const char *
   double mine = (double)local, total = 0;
   MPI_Allreduce(&mine, &total, 1, MPI_DOUBLE, MPI_SUM, comm);
   if (total <= (double)PETSC_MAX_INT) return true;
-  Napi::RangeError::New(env, std::string("petscml: ") + where + ": the " + what + " add up to " + std::to_string((long long)total) +
-                                 ", more than a PetscInt holds (2147483647)").ThrowAsJavaScriptException();
+  pml::ThrowRange(env, std::string("petscml: ") + where + ": the " + what + " add up to " + std::to_string((long long)total) +
+                                 ", more than a PetscInt holds (2147483647)");
   return false;
 }
 
@@ -221,12 +221,12 @@ bool ThrowIfInterrupted(Napi::Env env) {
     err = g_interruptedClass->New({Napi::String::New(env, msg)});
     if (env.IsExceptionPending()) return true;
   } else {
-    err = Napi::Error::New(env, msg).Value();
+    err = Napi::Object(env, pml::MakeError(env, msg));
     err.Set("name", "InterruptedError");
   }
   err.Set("signal", SignalName(s));
   err.Set("rank", WorldRank());
-  Napi::Error(env, err).ThrowAsJavaScriptException();
+  napi_throw(env, err);
   return true;
 }
 
@@ -241,8 +241,7 @@ void ForgetInterruptedClass() {
 Napi::Value Invoke(Napi::Env env, Napi::FunctionReference &fn, const char *name, const std::vector<napi_value> &args) {
   Napi::Function f = fn.IsEmpty() ? Napi::Function() : fn.Value();
   if (f.IsEmpty() || !f.IsFunction()) {
-    Napi::Error::New(env, std::string("petscml: the ") + name + " callback is gone (the object it was set on was garbage-collected)")
-        .ThrowAsJavaScriptException();
+    pml::Throw(env, std::string("petscml: the ") + name + " callback is gone (the object it was set on was garbage-collected)");
     return Napi::Value();
   }
   return Invoke(env, f, name, args);
@@ -264,8 +263,7 @@ Napi::Value Invoke(Napi::Env env, Napi::Function fn, const char *name, const std
         then.As<Napi::Function>().Call(o, {env.Undefined(), noop});
         if (env.IsExceptionPending()) return Napi::Value();
       }
-      Napi::TypeError::New(env, std::string("petscml: the ") + name + " callback returned a Promise; callbacks must be synchronous")
-          .ThrowAsJavaScriptException();
+      pml::ThrowType(env, std::string("petscml: the ") + name + " callback returned a Promise; callbacks must be synchronous");
       return Napi::Value();
     }
   }
@@ -300,17 +298,15 @@ bool CheckWritten(Napi::Env env, const PetscScalar *a, PetscInt n, const char *n
                         : last - first + 1 == untouched ? "entries " + std::to_string(first) + ".." + std::to_string(last) + " of " + total
                         : std::to_string(untouched) + " entries of " + total + ", the first " + std::to_string(first);
     bool gaveArray = !returned.IsEmpty() && (returned.IsTypedArray() || returned.IsArray());
-    Napi::Error::New(env, std::string("petscml: the ") + name + " callback did not write " + what + " (" + which +
+    pml::Throw(env, std::string("petscml: the ") + name + " callback did not write " + what + " (" + which +
                               " untouched): it must set every entry of its output array" +
-                              (gaveArray ? " (it returned an array instead: write the result into the output argument)" : ""))
-        .ThrowAsJavaScriptException();
+                              (gaveArray ? " (it returned an array instead: write the result into the output argument)" : ""));
     return false;
   }
   if (bad >= 0) {
     const char *v = std::isnan(a[bad]) ? "NaN" : a[bad] > 0 ? "Infinity" : "-Infinity";
-    Napi::Error::New(env, std::string("petscml: the ") + name + " callback wrote " + v + " at entry " + std::to_string(bad) +
-                              " (of " + total + ") of " + what)
-        .ThrowAsJavaScriptException();
+    pml::Throw(env, std::string("petscml: the ") + name + " callback wrote " + v + " at entry " + std::to_string(bad) +
+                              " (of " + total + ") of " + what);
     return false;
   }
   return true;
@@ -341,25 +337,22 @@ uint64_t Fingerprint(const PetscScalar *a, PetscInt n) {
 bool CheckInputKept(Napi::Env env, uint64_t before, const PetscScalar *a, PetscInt n, const char *name) {
   if (env.IsExceptionPending()) return false;
   if (Fingerprint(a, n) == before) return true;
-  Napi::Error::New(env, std::string("petscml: the ") + name +
-                            " callback wrote into its input array x: inputs are read-only views of the solver's vector (copy before changing)")
-      .ThrowAsJavaScriptException();
+  pml::Throw(env, std::string("petscml: the ") + name +
+                            " callback wrote into its input array x: inputs are read-only views of the solver's vector (copy before changing)");
   return false;
 }
 
 bool TakeNumber(Napi::Env env, Napi::Value r, PetscReal *f, const char *name, bool finite) {
   if (env.IsExceptionPending() || r.IsEmpty()) return false;
   if (!r.IsNumber()) {
-    Napi::TypeError::New(env, std::string(name) + " callback must return a number, got " +
-                                  (r.IsUndefined() ? "undefined" : r.IsNull() ? "null" : r.IsBigInt() ? "a bigint" : r.IsString() ? "a string" : r.IsBoolean() ? "a boolean" : "an object"))
-        .ThrowAsJavaScriptException();
+    pml::ThrowType(env, std::string(name) + " callback must return a number, got " +
+                                  (r.IsUndefined() ? "undefined" : r.IsNull() ? "null" : r.IsBigInt() ? "a bigint" : r.IsString() ? "a string" : r.IsBoolean() ? "a boolean" : "an object"));
     return false;
   }
   *f = r.As<Napi::Number>().DoubleValue();
   if (finite && !std::isfinite(*f)) {
-    Napi::Error::New(env, std::string("petscml: the ") + name + " callback returned " + (std::isnan(*f) ? "NaN" : *f > 0 ? "Infinity" : "-Infinity") +
-                              "; the objective must be finite")
-        .ThrowAsJavaScriptException();
+    pml::Throw(env, std::string("petscml: the ") + name + " callback returned " + (std::isnan(*f) ? "NaN" : *f > 0 ? "Infinity" : "-Infinity") +
+                              "; the objective must be finite");
     return false;
   }
   return true;

@@ -29,7 +29,7 @@ public:
   }
 
   explicit KSPWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
-    if (IsAdopting(info)) return;
+    if (IsAdopting(info) || info.Env().IsExceptionPending()) return; // adopted, or refused by Wrapped
     PML_CHECK(info.Env(), KSPCreate(CommFrom(info[0]), &h_), );
   }
 
@@ -40,8 +40,7 @@ private:
   bool Idle(Napi::Env env, const char *what) {
     if (!Alive(env)) return false;
     if (!BorrowedBy(reinterpret_cast<PetscObject>(h_))) return true;
-    Napi::Error::New(env, std::string("petscml: this KSP is busy: ") + what + " cannot be called from inside its own callbacks")
-        .ThrowAsJavaScriptException();
+    pml::Throw(env, std::string("petscml: this KSP is busy: ") + what + " cannot be called from inside its own callbacks");
     return false;
   }
   Napi::Value SetType(const Napi::CallbackInfo &info) {

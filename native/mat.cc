@@ -62,7 +62,7 @@ public:
 
   // new Mat(comm, m, n, M, N): a shell matrix (sizes -1 = PETSC_DECIDE).
   explicit MatWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
-    if (IsAdopting(info)) return;
+    if (IsAdopting(info) || info.Env().IsExceptionPending()) return; // adopted, or refused by Wrapped
     Napi::Env env = info.Env();
     MPI_Comm comm = CommFrom(info[0]);
     // Sizes: null or undefined = PETSc decides. Checked on every rank before any rank leaves.

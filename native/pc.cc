@@ -27,7 +27,7 @@ public:
   }
 
   explicit PCWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
-    if (IsAdopting(info)) return;
+    if (IsAdopting(info) || info.Env().IsExceptionPending()) return; // adopted, or refused by Wrapped
     PML_CHECK(info.Env(), PCCreate(CommFrom(info[0]), &h_), );
   }
 

@@ -273,7 +273,7 @@ public:
   }
 
   explicit TaoWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
-    if (IsAdopting(info)) return;
+    if (IsAdopting(info) || info.Env().IsExceptionPending()) return; // adopted, or refused by Wrapped
     Napi::Env env = info.Env();
     PML_CHECK(env, TaoCreate(CommFrom(info[0]), &h_), );
     ClosuresOf(reinterpret_cast<PetscObject>(h_), true)->env = env;
@@ -286,8 +286,7 @@ private:
   bool Idle(Napi::Env env, const char *what) {
     if (!Alive(env)) return false;
     if (C()->inSolve) {
-      Napi::Error::New(env, std::string("this Tao is busy: ") + what + " cannot be called from inside its own callbacks")
-          .ThrowAsJavaScriptException();
+      pml::Throw(env, std::string("this Tao is busy: ") + what + " cannot be called from inside its own callbacks");
       return false;
     }
     return true;

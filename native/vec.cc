@@ -39,7 +39,7 @@ public:
 
   // new Vec(comm: 'self'|'world', localSize: number | null (decide), globalSize: number | null (decide))
   explicit VecWrap(const Napi::CallbackInfo &info) : Wrapped(info) {
-    if (IsAdopting(info)) return;
+    if (IsAdopting(info) || info.Env().IsExceptionPending()) return; // adopted, or refused by Wrapped
     Napi::Env env = info.Env();
     MPI_Comm comm = CommFrom(info[0]);
     PetscInt n = -1, N = -1;

@@ -33,8 +33,37 @@ inline Napi::FunctionReference HoldCallback(const Napi::Value &self, const std::
 
 template <class T, class H> class Wrapped : public Napi::ObjectWrap<T> {
 public:
-  explicit Wrapped(const Napi::CallbackInfo &info) : Napi::ObjectWrap<T>(info) { BuryDead(); }
+  explicit Wrapped(const Napi::CallbackInfo &info) : Napi::ObjectWrap<T>(info) {
+    // The native classes are reachable before initialize() (through the addon itself): their
+    // constructors' first MPI call then aborted the process.
+    if (!PetscIsLive()) {
+      pml::Throw(info.Env(), std::string("petscml: cannot create a ") + T::kName + ": PETSc is not initialized (or has been finalized)");
+      return;
+    }
+    BuryDead();
+    // ObjectWrap keeps the reference napi_wrap returns, and its finalizer hands the deletion of
+    // that reference to a later turn of the event loop (node_api_post_finalizer): in a
+    // synchronous loop every collected wrapper held ~200 B until the loop ended. Re-wrapped with
+    // no result reference, Node owns the wrap's record and frees it as the finalizer runs.
+    if (this->IsEmpty()) return;
+    napi_env env = info.Env();
+    env_of_ctor_ = env;
+    self_ = info.This();
+    if (napi_remove_wrap(env, self_, nullptr) != napi_ok) { // keeps ObjectWrap's own wrap
+      self_ = nullptr;
+      return;
+    }
+    this->Reset();
+    if (napi_wrap(env, self_, static_cast<T *>(this), &Wrapped::Finalize, nullptr, nullptr) != napi_ok) {
+      self_ = nullptr;
+      pml::Throw(env, std::string("petscml: could not wrap a new ") + T::kName);
+    }
+  }
   ~Wrapped() override {
+    // Deleted outside the finalizer only when the constructor failed (node-addon-api deletes the
+    // instance in the constructor's own scope, where self_ is still valid): unhook it first, or
+    // the finalizer would delete it again.
+    if (!finalized_ && self_) napi_remove_wrap(env_of_ctor_, self_, nullptr);
     // GC finalizers may run after PetscFinalize (exit hooks run first): then there is nothing to free.
     if (h_ && PetscIsLive()) Bury(reinterpret_cast<PetscObject>(h_));
     h_ = nullptr;
@@ -45,13 +74,13 @@ public:
   // Unwraps `v` only if it is an instance of T that is still alive; else throws and returns nullptr.
   static T *From(Napi::Env env, const Napi::Value &v, const char *what) {
     if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(T::ctor->Value())) {
-      Napi::TypeError::New(env, std::string("expected a ") + T::kName + " for " + what).ThrowAsJavaScriptException();
+      pml::ThrowType(env, std::string("expected a ") + T::kName + " for " + what);
       return nullptr;
     }
     T *t = T::Unwrap(v.As<Napi::Object>());
     if (!t->Alive(env)) return nullptr;
     if (!t->h_) {
-      Napi::Error::New(env, std::string("this ") + T::kName + " has been destroyed").ThrowAsJavaScriptException();
+      pml::Throw(env, std::string("this ") + T::kName + " has been destroyed");
       return nullptr;
     }
     return t;
@@ -69,11 +98,11 @@ public:
 protected:
   bool Alive(Napi::Env env) {
     if (h_ && !PetscIsLive()) {
-      Napi::Error::New(env, std::string("PETSc has been finalized: this ") + T::kName + " can no longer be used").ThrowAsJavaScriptException();
+      pml::Throw(env, std::string("PETSc has been finalized: this ") + T::kName + " can no longer be used");
       return false;
     }
     if (h_) return true;
-    Napi::Error::New(env, std::string("this ") + T::kName + " has been destroyed").ThrowAsJavaScriptException();
+    pml::Throw(env, std::string("this ") + T::kName + " has been destroyed");
     return false;
   }
   static bool IsAdopting(const Napi::CallbackInfo &info) { return info.Length() == 1 && info[0].IsExternal(); }
@@ -83,8 +112,8 @@ protected:
   bool NotInUse(Napi::Env env) {
     const char *by = h_ ? BorrowedBy(reinterpret_cast<PetscObject>(h_)) : nullptr;
     if (!by) return true;
-    Napi::Error::New(env, std::string("petscml: cannot destroy this ") + T::kName + ": it is in use by " + by +
-                              " (destroy it after that call returns)").ThrowAsJavaScriptException();
+    pml::Throw(env, std::string("petscml: cannot destroy this ") + T::kName + ": it is in use by " + by +
+                              " (destroy it after that call returns)");
     return false;
   }
   Napi::Value Destroy(const Napi::CallbackInfo &info) {
@@ -125,6 +154,18 @@ protected:
   }
 
   H h_ = nullptr;
+
+private:
+  // A basic finalizer: it runs inside garbage collection, so it calls no JS and no PETSc (the
+  // destructor only buries the handle).
+  static void Finalize(node_api_basic_env, void *data, void *) {
+    T *t = static_cast<T *>(data);
+    t->finalized_ = true;
+    delete t;
+  }
+  napi_value self_ = nullptr;
+  napi_env env_of_ctor_ = nullptr;
+  bool finalized_ = false;
 };
 
 #define PML_COMMON_METHODS(T)                                                                      \

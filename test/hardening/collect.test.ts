@@ -137,14 +137,52 @@ describe('dropped objects are collected', () => {
   });
 });
 
-describe('callbacks released at destroy() in a synchronous loop', () => {
-  it('a ShellMat with three callbacks holds ~0.2 KB until the loop turns, not ~0.8 KB', () => {
-    // node-addon-api posts the deletion of every reference it destroys to a later turn of the
-    // event loop; the callbacks' references are now deleted at once where PETSc destroys the
-    // object. Measured per lifecycle: 785 B before, 228 B after (the rest is node-addon-api's own
-    // reference to each wrapper, which only its finalizer may delete).
+describe('nothing held until the event loop turns, in a synchronous loop', () => {
+  // node-addon-api posts the deletion of every reference it destroys to a later turn of the event
+  // loop. Three kinds of reference did so: the callbacks' (now deleted where PETSc destroys the
+  // object), ObjectWrap's own reference to each wrapper (the wrappers are now wrapped without one)
+  // and each thrown Napi::Error's (errors are now thrown through plain Node-API).
+  const perCall = 64; // bytes; allocator noise measured at under 15 B per lifecycle
+  it('a ShellMat with three callbacks (785 B per lifecycle, then 228 B)', () => {
     const make = () => new ShellMat({ size: 4, mult: () => {}, multTranspose: () => {}, getDiagonal: () => {} }).destroy();
-    expect(syncLoopGrowth(make, 300, 3000, true)).toBeLessThan(1.4 * 2 ** 20); // 3,000 x 785 B = 2.2 MB before
+    expect(syncLoopGrowth(make, 300, 3000, true)).toBeLessThan(3000 * perCall);
+  });
+
+  it('a Vec, a Tao and a Tao with a solve (~277, ~217 and ~458 B per lifecycle)', () => {
+    const solved = () => {
+      const tao = new Tao({ type: 'lmvm' });
+      const x = Vec.create(n);
+      tao.setSolution(x).setObjectiveAndGradient((y, g) => quadratic.objectiveAndGradient(y, g));
+      tao.solve();
+      tao.destroy();
+      x.destroy();
+    };
+    for (const make of [() => Vec.create(4).destroy(), () => new Tao({ type: 'lmvm' }).destroy(), solved])
+      expect(syncLoopGrowth(make, 300, 3000, true)).toBeLessThan(3000 * perCall);
+  });
+
+  it('a trust-region solver lifecycle (~966 B)', () => {
+    const make = () => {
+      const s = createSolver(quadratic, { preset: 'tr', epochs: 3, params: new Float64Array(n) });
+      s.solve();
+      s.destroy();
+    };
+    expect(syncLoopGrowth(make, 300, 3000, true)).toBeLessThan(3000 * perCall);
+  });
+
+  it('an error thrown by the addon (each kept its object and ~220 B of C heap)', () => {
+    const v = Vec.create(3);
+    v.destroy();
+    let thrown = 0;
+    const fail = () => {
+      try {
+        v.norm();
+      } catch (e) {
+        thrown += (e as Error).message.includes('destroyed') ? 1 : 0;
+      }
+    };
+    expect(syncLoopGrowth(fail, 300, 10000, true)).toBeLessThan(10000 * perCall / 2);
+    expect(thrown).toBe(10300);
   });
 });
 

@@ -32,6 +32,23 @@ describe('exit', () => {
   }, 600_000);
 });
 
+describe('the addon used outside initialize() .. finalize()', () => {
+  // The native classes are reachable before initialize() and after finalize(); their
+  // constructors' first MPI call aborted the process ("MPI_Comm_size() ... before MPI_INIT").
+  it('its constructors throw, naming the state, and the process goes on', () => {
+    const script = [
+      "const p=require('./dist');const n=require('./dist/native').native();",
+      "const tryAll=()=>['Vec','Mat','KSP','PC','Tao'].map(C=>{try{new n[C]('self',undefined,3);return C+' made'}catch(e){return e.message}});",
+      "const before=tryAll();p.Vec.create(3).destroy();p.finalize();const after=tryAll();",
+      "console.log(JSON.stringify({before,after}))",
+    ].join('');
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    const { before, after } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { before: string[]; after: string[] };
+    for (const m of [...before, ...after]) expect(m).toMatch(/cannot create a (Vec|Mat|KSP|PC|Tao): PETSc is not initialized \(or has been finalized\)/);
+  });
+});
+
 describe('address-space limit', () => {
   // OpenBLAS's fork handlers spun forever in Open MPI's singleton start under a finite RLIMIT_AS.
   it('initializes under ulimit -v 1200000 instead of spinning', () => {
