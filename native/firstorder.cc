@@ -10,7 +10,8 @@
 //   x_{k+1} = step(x_k, g)
 // so -tao_max_it N performs exactly N steps, and the last evaluation (at x_N) reports the final f.
 // The optimizer state (moments, momentum, bias-correction powers) starts from zero in every
-// TaoSolve, as a freshly constructed PyTorch or tfjs optimizer does.
+// TaoSolve, as a freshly constructed PyTorch or tfjs optimizer does, unless FirstOrderResume set
+// a checkpoint's state for the next TaoSolve: then it starts at that step, with those moments.
 //
 // The update formulas are those of tfjs 4.22 (adam_optimizer.ts, momentum_optimizer.ts) and of
 // PyTorch's Adam/AdamW/SGD, in float64:
@@ -47,6 +48,12 @@ struct FirstOrder {
   PetscInt stepsPerEpoch; // steps (mini-batches) per epoch
   PetscReal lrNow;        // the learning rate of the current step, for monitors
   Vec m, v;               // adam: first and second moments; sgd: the momentum accumulation in m
+  PetscInt step;          // the current step, counted from the start of the run (resumes included)
+  PetscReal power1, power2; // beta1^step, beta2^step at the current step's start
+  // Set by FirstOrderResume for the next TaoSolve only.
+  PetscBool resume;
+  PetscInt resumeStep;
+  PetscReal resumePower1, resumePower2;
 };
 
 FirstOrder *Data(Tao tao) { return static_cast<FirstOrder *>(tao->data); }
@@ -258,16 +265,31 @@ PetscErrorCode Step(Tao tao, PetscReal lr, PetscReal power1, PetscReal power2) {
 PetscErrorCode Solve(Tao tao) {
   FirstOrder *fo = Data(tao);
   PetscReal f, gnorm, power1 = 1, power2 = 1;
+  PetscInt k0 = 0;
   PetscFunctionBegin;
-  PetscCall(VecSet(fo->m, 0));
-  if (fo->v) PetscCall(VecSet(fo->v, 0));
+  if (fo->resume) {
+    // The moments were copied in by FirstOrderResume; the powers are the checkpoint's own
+    // doubles (not recomputed), so the resumed steps are the uninterrupted run's bit for bit.
+    fo->resume = PETSC_FALSE;
+    k0 = fo->resumeStep;
+    power1 = fo->resumePower1;
+    power2 = fo->resumePower2;
+  } else {
+    PetscCall(VecSet(fo->m, 0));
+    if (fo->v) PetscCall(VecSet(fo->v, 0));
+  }
   tao->reason = TAO_CONTINUE_ITERATING;
+  // tao->niter counts this solve's steps (tao_max_it bounds them); the schedule, the update hook
+  // (mini-batch selection) and the bias correction see the run's step k0 + k.
   for (PetscInt k = 0;; k++) {
     tao->niter = k;
-    if (tao->ops->update) PetscCall((*tao->ops->update)(tao, k, tao->user_update));
+    fo->step = k0 + k;
+    fo->power1 = power1;
+    fo->power2 = power2;
+    if (tao->ops->update) PetscCall((*tao->ops->update)(tao, k0 + k, tao->user_update));
     PetscCall(TaoComputeObjectiveAndGradient(tao, tao->solution, &f, tao->gradient));
     PetscCall(VecNorm(tao->gradient, NORM_2, &gnorm));
-    const PetscReal lr = LearningRate(fo, k);
+    const PetscReal lr = LearningRate(fo, k0 + k);
     fo->lrNow = lr;
     if (PetscIsInfOrNanReal(f) || PetscIsInfOrNanReal(gnorm)) {
       // A learning rate too large for the problem is an ordinary outcome of training, not a
@@ -306,6 +328,7 @@ PetscErrorCode Create(Tao tao, Method method) {
   fo->decayEpochs = 1;
   fo->stepsPerEpoch = 1;
   fo->lrNow = fo->lr;
+  fo->power1 = fo->power2 = 1;
   tao->data = fo;
   tao->ops->setup = SetUp;
   tao->ops->solve = Solve;
@@ -329,13 +352,52 @@ PetscErrorCode RegisterFirstOrderTypes() {
   PetscFunctionReturn(0);
 }
 
-bool FirstOrderLearningRate(Tao tao, PetscReal *lr) {
+static bool IsFirstOrder(Tao tao) {
   PetscBool match = PETSC_FALSE;
   if (!tao || PetscObjectTypeCompareAny((PetscObject)tao, &match, kTypeNames[kAdam], kTypeNames[kAdamW], kTypeNames[kSGD], "") || !match)
     return false;
-  if (!tao->data) return false;
+  return tao->data != nullptr;
+}
+
+bool FirstOrderLearningRate(Tao tao, PetscReal *lr) {
+  if (!IsFirstOrder(tao)) return false;
   *lr = Data(tao)->lrNow;
   return true;
+}
+
+bool FirstOrderState(Tao tao, FirstOrderSnapshot *s) {
+  if (!IsFirstOrder(tao)) return false;
+  const FirstOrder *fo = Data(tao);
+  s->m = fo->m;
+  s->v = fo->v;
+  s->step = fo->step;
+  s->power1 = fo->power1;
+  s->power2 = fo->power2;
+  return true;
+}
+
+PetscErrorCode FirstOrderResume(Tao tao, PetscInt step, PetscReal power1, PetscReal power2, const PetscScalar *m, const PetscScalar *v) {
+  PetscFunctionBegin;
+  PetscCheck(IsFirstOrder(tao), PetscObjectComm((PetscObject)tao), PETSC_ERR_ARG_WRONG, "not an adam, adamw or sgd Tao");
+  PetscCall(TaoSetUp(tao)); // makes the moment vectors
+  FirstOrder *fo = Data(tao);
+  PetscInt n;
+  PetscScalar *a;
+  PetscCall(VecGetLocalSize(fo->m, &n));
+  PetscCall(VecGetArray(fo->m, &a));
+  for (PetscInt i = 0; i < n; i++) a[i] = m[i];
+  PetscCall(VecRestoreArray(fo->m, &a));
+  if (fo->v) {
+    PetscCheck(v, PetscObjectComm((PetscObject)tao), PETSC_ERR_ARG_NULL, "adam and adamw resume with both moments");
+    PetscCall(VecGetArray(fo->v, &a));
+    for (PetscInt i = 0; i < n; i++) a[i] = v[i];
+    PetscCall(VecRestoreArray(fo->v, &a));
+  }
+  fo->resume = PETSC_TRUE;
+  fo->resumeStep = step;
+  fo->resumePower1 = power1;
+  fo->resumePower2 = power2;
+  PetscFunctionReturn(0);
 }
 
 } // namespace pml

@@ -2,6 +2,8 @@
 #include "wrap.h"
 #include "firstorder.h"
 
+#include <petsc/private/taoimpl.h>
+
 #include <cstring>
 
 namespace pml {
@@ -267,6 +269,12 @@ public:
       InstanceMethod("getCounts", &TaoWrap::GetCounts),
       InstanceMethod("isSolving", &TaoWrap::IsSolving),
       InstanceMethod("stop", &TaoWrap::Stop),
+      InstanceMethod("getFirstOrderState", &TaoWrap::GetFirstOrderState),
+      InstanceMethod("setFirstOrderResume", &TaoWrap::SetFirstOrderResume),
+      InstanceMethod("lmvmUpdateCount", &TaoWrap::LMVMUpdateCount),
+      InstanceMethod("getGradientArray", &TaoWrap::GetGradientArray),
+      InstanceMethod("getMaximumIterations", &TaoWrap::GetMaximumIterations),
+      InstanceMethod("replayLMVM", &TaoWrap::ReplayLMVM),
     });
     ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("Tao", f);
@@ -290,6 +298,13 @@ private:
       return false;
     }
     return true;
+  }
+
+  // The solution Vec, or null (set one with setSolution first).
+  Vec Solution() {
+    Vec x = nullptr;
+    TaoGetSolution(h_, &x);
+    return x;
   }
 
   Napi::Value DestroyTao(const Napi::CallbackInfo &info) {
@@ -582,6 +597,162 @@ private:
   }
   // Every TAO solver checks the reason before its next iteration, and the default convergence
   // test keeps a reason already set: the solve ends at that boundary with CONVERGED_USER.
+  // Checkpoints (src/solvers/checkpoint.ts). The first-order state is copied out as this rank's
+  // blocks: { step, power1, power2, m, v } (v null for sgd); undefined for other types.
+  Napi::Value GetFirstOrderState(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    FirstOrderSnapshot s;
+    if (!FirstOrderState(h_, &s) || !s.m) return env.Undefined();
+    auto copy = [&](Vec v) -> Napi::Value {
+      if (!v) return env.Null();
+      PetscInt n = 0;
+      const PetscScalar *a = nullptr;
+      if (VecGetLocalSize(v, &n) || VecGetArrayRead(v, &a)) return env.Undefined();
+      Napi::Float64Array out = Napi::Float64Array::New(env, (size_t)n);
+      for (PetscInt i = 0; i < n; i++) out[i] = a[i];
+      VecRestoreArrayRead(v, &a);
+      return out;
+    };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("step", (double)s.step);
+    o.Set("power1", s.power1);
+    o.Set("power2", s.power2);
+    o.Set("m", copy(s.m));
+    o.Set("v", copy(s.v));
+    return o;
+  }
+  // (step, power1, power2, m, v): this rank's blocks of the moments.
+  Napi::Value SetFirstOrderResume(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "setFirstOrderResume()")) return env.Undefined();
+    PetscInt step = 0, n = 0;
+    if (!GetInt(env, info[0], "Tao.setFirstOrderResume: step", 0, &step)) return env.Undefined();
+    if (!info[1].IsNumber() || !info[2].IsNumber()) PML_TYPE_THROW(env, "petscml: Tao.setFirstOrderResume: the powers must be numbers", env.Undefined());
+    if (!Solution()) PML_THROW(env, "petscml: Tao.setFirstOrderResume: set a solution first", env.Undefined());
+    PML_CHECK(env, VecGetLocalSize(Solution(), &n), env.Undefined());
+    auto block = [&](const Napi::Value &v, const char *what, bool optional) -> const PetscScalar * {
+      if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
+      if (!IsTyped(v, napi_float64_array) || (PetscInt)v.As<Napi::Float64Array>().ElementLength() != n) {
+        pml::ThrowRange(env, std::string("petscml: Tao.setFirstOrderResume: ") + what + " must be a Float64Array of this rank's " + std::to_string(n) + " entries");
+        return nullptr;
+      }
+      return v.As<Napi::Float64Array>().Data();
+    };
+    const PetscScalar *m = block(info[3], "m", false);
+    if (!m) return env.Undefined();
+    const PetscScalar *v = block(info[4], "v", true);
+    if (env.IsExceptionPending()) return env.Undefined();
+    PML_CHECK(env, FirstOrderResume(h_, step, info[1].As<Napi::Number>().DoubleValue(), info[2].As<Napi::Number>().DoubleValue(), m, v), env.Undefined());
+    return env.Undefined();
+  }
+  Napi::Value GetMaximumIterations(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    PetscInt n = 0;
+    PML_CHECK(env, TaoGetMaximumIterations(h_, &n), env.Undefined());
+    return Napi::Number::New(env, (double)n);
+  }
+  // A copy of this rank's block of the gradient TAO holds (in a monitor: at the current point).
+  Napi::Value GetGradientArray(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Vec g = nullptr;
+    PML_CHECK(env, TaoGetGradient(h_, &g, nullptr, nullptr), env.Undefined());
+    if (!g) return env.Null();
+    PetscInt n = 0;
+    const PetscScalar *a = nullptr;
+    PML_CHECK(env, VecGetLocalSize(g, &n), env.Undefined());
+    PML_CHECK(env, VecGetArrayRead(g, &a), env.Undefined());
+    Napi::Float64Array out = Napi::Float64Array::New(env, (size_t)n);
+    for (PetscInt i = 0; i < n; i++) out[i] = a[i];
+    VecRestoreArrayRead(g, &a);
+    return out;
+  }
+  // The LMVM matrix whose history a resumed run replays: lmvm's own, or the L-BFGS
+  // preconditioner of nls and ntr (PC lmvm). Null when there is none.
+  Mat LMVMMatrix() {
+    const char *type = nullptr;
+    TaoGetType(h_, &type);
+    Mat M = nullptr;
+    if (type && !strcmp(type, TAOLMVM)) {
+      // PETSc 3.18 has no accessor for lmvm's matrix (TaoGetLMVMMatrix serves the bqnk types):
+      // it is the first member of lmvm's context. Taken only when it is what lmvm makes there,
+      // an LMVM Mat with the options prefix "tao_lmvm_", so another layout gives "no matrix".
+      Mat cand = h_->data ? *static_cast<Mat *>(h_->data) : nullptr;
+      if (!cand || reinterpret_cast<PetscObject>(cand)->classid != MAT_CLASSID) return nullptr;
+      PetscBool isLMVM = PETSC_FALSE;
+      const char *prefix = nullptr;
+      if (PetscObjectBaseTypeCompare((PetscObject)cand, MATLMVM, &isLMVM) || !isLMVM) return nullptr;
+      if (PetscObjectGetOptionsPrefix((PetscObject)cand, &prefix) || !prefix || strcmp(prefix, "tao_lmvm_")) return nullptr;
+      return cand;
+    }
+    KSP ksp = nullptr;
+    PC pc = nullptr;
+    PetscBool isLMVM = PETSC_FALSE;
+    if (TaoGetKSP(h_, &ksp) || !ksp || KSPGetPC(ksp, &pc) || PetscObjectTypeCompare((PetscObject)pc, PCLMVM, &isLMVM) || !isLMVM) return nullptr;
+    if (PCLMVMGetMatLMVM(pc, &M)) return nullptr;
+    return M;
+  }
+  // Updates stored since the LMVM matrix was last reset, accepted or rejected (-1: no matrix).
+  Napi::Value LMVMUpdateCount(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Alive(env)) return env.Undefined();
+    Mat M = LMVMMatrix();
+    if (!M) return Napi::Number::New(env, -1);
+    PetscBool allocated = PETSC_FALSE;
+    PML_CHECK(env, MatLMVMIsAllocated(M, &allocated), env.Undefined());
+    if (!allocated) return Napi::Number::New(env, 0);
+    PetscInt nup = 0, nrej = 0;
+    PML_CHECK(env, MatLMVMGetUpdateCount(M, &nup), env.Undefined());
+    PML_CHECK(env, MatLMVMGetRejectCount(M, &nrej), env.Undefined());
+    return Napi::Number::New(env, (double)(nup + nrej));
+  }
+  // (points: [x0, g0, x1, g1, ...] as this rank's blocks): feeds them, in order, to the LMVM
+  // matrix before the solve, which then keeps them (lmvm: recycled instead of reset). Returns the
+  // pairs the matrix holds.
+  Napi::Value ReplayLMVM(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (!Idle(env, "replayLMVM()")) return env.Undefined();
+    Mat M = LMVMMatrix();
+    if (!M) PML_THROW(env, "petscml: Tao.replayLMVM: this Tao has no LMVM matrix (lmvm, or nls/ntr with -pc_type lmvm)", env.Undefined());
+    if (!info[0].IsArray() || info[0].As<Napi::Array>().Length() % 2) PML_TYPE_THROW(env, "petscml: Tao.replayLMVM: points must be an array [x0, g0, x1, g1, ...]", env.Undefined());
+    Napi::Array pts = info[0].As<Napi::Array>();
+    PetscInt n = 0;
+    if (!Solution()) PML_THROW(env, "petscml: Tao.replayLMVM: set a solution first", env.Undefined());
+    PML_CHECK(env, VecGetLocalSize(Solution(), &n), env.Undefined());
+    for (uint32_t i = 0; i < pts.Length(); i++) {
+      Napi::Value p = pts.Get(i);
+      if (!IsTyped(p, napi_float64_array) || (PetscInt)p.As<Napi::Float64Array>().ElementLength() != n)
+        PML_RANGE_THROW(env, "petscml: Tao.replayLMVM: point " + std::to_string(i) + " must be a Float64Array of this rank's " + std::to_string(n) + " entries", env.Undefined());
+    }
+    const char *type = nullptr;
+    TaoGetType(h_, &type);
+    if (type && !strcmp(type, TAOLMVM)) PML_CHECK(env, TaoLMVMRecycle(h_, PETSC_TRUE), env.Undefined());
+    Vec X = nullptr, G = nullptr;
+    PML_CHECK(env, VecDuplicate(Solution(), &X), env.Undefined());
+    PetscErrorCode ierr = VecDuplicate(Solution(), &G);
+    for (uint32_t i = 0; !ierr && i < pts.Length(); i += 2) {
+      const double *x = pts.Get(i).As<Napi::Float64Array>().Data(), *g = pts.Get(i + 1).As<Napi::Float64Array>().Data();
+      PetscScalar *a = nullptr;
+      ierr = VecGetArray(X, &a);
+      if (ierr) break;
+      for (PetscInt j = 0; j < n; j++) a[j] = x[j];
+      VecRestoreArray(X, &a);
+      ierr = VecGetArray(G, &a);
+      if (ierr) break;
+      for (PetscInt j = 0; j < n; j++) a[j] = g[j];
+      VecRestoreArray(G, &a);
+      ierr = MatLMVMUpdate(M, X, G);
+    }
+    VecDestroy(&X);
+    VecDestroy(&G);
+    PML_CHECK_CODE(env, ierr, env.Undefined());
+    PetscInt nup = 0;
+    PML_CHECK(env, MatLMVMGetUpdateCount(M, &nup), env.Undefined());
+    return Napi::Number::New(env, (double)nup);
+  }
+
   Napi::Value Stop(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     if (!Alive(env)) return env.Undefined();

@@ -123,6 +123,22 @@ export interface NativeTao extends NativeObject {
   isSolving(): boolean;
   /** Ends the running solve at its next iteration boundary (reason CONVERGED_USER). */
   stop(): void;
+  getFirstOrderState(): FirstOrderState | undefined;
+  setFirstOrderResume(step: number, power1: number, power2: number, m: Float64Array, v: Float64Array | null): void;
+  lmvmUpdateCount(): number;
+  getGradientArray(): Float64Array | null;
+  getMaximumIterations(): number;
+  replayLMVM(points: Float64Array[]): number;
+}
+
+/** adam, adamw and sgd at the start of a step: the moments as this rank's blocks. */
+export interface FirstOrderState {
+  step: number;
+  power1: number;
+  power2: number;
+  m: Float64Array;
+  /** Null for sgd. */
+  v: Float64Array | null;
 }
 
 export interface NativeReplicationStats {

@@ -42,6 +42,11 @@ Options:
   --precision P       float32 (default) or float64: model, loss, gradient and Hessian products
                       in double, on the native engine's petscml-float64 backend
   --out DIR           where logs, the summary and the figure go (default runs/darcy)
+  --checkpoint DIR    write DIR/<preset>.ckpt every epoch (see --checkpoint-every), at the end
+                      of each solver's run and on Ctrl-C, to continue it with --resume
+  --checkpoint-every N  iterations between checkpoints (default: one epoch)
+  --resume            continue each solver from its checkpoint in the --checkpoint DIR (logs
+                      are appended to; a solver without a checkpoint starts afresh)
   --no-plot           do not draw the figure
   --ranks N, -n N     run under mpirun with N ranks (data-parallel)
   --preset NAME       SCRIPT mode: the preset of the script's unprefixed solvers
@@ -119,6 +124,9 @@ export async function runTrain(argv: readonly string[]): Promise<number> {
         backend: { type: 'string' },
         precision: { type: 'string' },
         out: { type: 'string' },
+        checkpoint: { type: 'string' },
+        'checkpoint-every': { type: 'string' },
+        resume: { type: 'boolean' },
         'no-plot': { type: 'boolean' },
         ranks: { type: 'string', short: 'n' },
         preset: { type: 'string' },
@@ -174,13 +182,18 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
   }
   const precision = precisionArg(values.precision as string | undefined, backend);
   const out = path.resolve(String(values.out ?? 'runs/darcy'));
+  if (values.resume && values.checkpoint === undefined) throw new UsageError('--resume needs --checkpoint DIR (the directory the interrupted run wrote its checkpoints to)');
+  if (values['checkpoint-every'] !== undefined && values.checkpoint === undefined) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
+  const ckptDir = values.checkpoint === undefined ? undefined : path.resolve(String(values.checkpoint));
+  const ckptEvery = values['checkpoint-every'] === undefined ? undefined : positiveInt('checkpoint-every', values['checkpoint-every'] as string, 1);
   if (petscOptions.length) void petscOptions; // PETSc reads them from process.argv itself
 
   const tf = await import('@tensorflow/tfjs');
   const { createTfjsFunction } = await import('../functions');
   const { darcy1d } = await import('../problems');
   const { comm } = await import('../petsc');
-  const { JsonlLog, ProgressReporter, formatSummaryTable } = await import('../monitor');
+  const { ProgressReporter, formatSummaryTable } = await import('../monitor');
+  const { InterruptedError } = await import('../petsc/errors');
   const { rank, size } = comm();
   const root = rank === 0;
   const say = (s: string) => {
@@ -223,17 +236,21 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
       fn = batchedFn;
     }
     const logPath = path.join(out, `${name}.jsonl`);
-    // Opened at the first record, so a solver that fails to configure leaves no empty log.
-    let log: ReturnType<typeof JsonlLog.open> | undefined;
+    const ckptPath = ckptDir === undefined ? undefined : path.join(ckptDir, `${name}.ckpt`);
+    const resume = values.resume && ckptPath !== undefined && fs.existsSync(ckptPath) ? ckptPath : undefined;
+    if (values.resume && !resume) say(`${preset.label}: no checkpoint ${path.relative(process.cwd(), ckptPath!)}, starting it afresh`);
+    if (!resume && fs.existsSync(logPath)) say(`${preset.label}: replacing the earlier log ${path.relative(process.cwd(), logPath)}`);
     const progress = new ProgressReporter({ label: preset.label, metric: 'test MRE' });
+    // The solver opens its log at the first record (a solver that fails to configure leaves no
+    // empty log) and, resuming, cuts it back to the checkpoint and appends.
     const solver = createSolver(fn, {
       preset: preset.name, prefix: `${name.replace(/-/g, '')}_`, params: start, epochs: epochs.get(name),
       ...(budget !== undefined ? { budget: { oracleCalls: budget } } : {}),
       test: { data: { x: data.test.x, y: data.test.y }, metricName: 'mean relative error' },
+      log: logPath,
+      ...(ckptPath !== undefined ? { checkpoint: { path: ckptPath, ...(ckptEvery !== undefined ? { every: ckptEvery } : {}) } } : {}),
+      ...(resume !== undefined ? { resume } : {}),
       sinks: [{
-        write: (r) => (log ??= JsonlLog.open(logPath, { enabled: root })).write(r),
-        close: () => log?.close(),
-      }, {
         write: (r) => {
           if (r.type === 'iteration') progress.update(r);
           else if (r.type === 'summary') progress.finish(r);
@@ -241,9 +258,15 @@ async function trainBuiltin(values: Record<string, string | boolean | undefined>
       }],
     });
     try {
+      if (resume) say(`${preset.label}: resuming from ${path.relative(process.cwd(), resume)}`);
       const result = solver.solve();
       runs.push({ header: result.header, iterations: result.records, summary: result.summary });
       logs.push(logPath);
+    } catch (e) {
+      if (!(e instanceof InterruptedError)) throw e;
+      say(`\n${preset.label} interrupted by ${e.signal}; its log ends with a summary record` +
+        (ckptPath ? `; to continue, run the same command with --resume (checkpoints in ${path.relative(process.cwd(), ckptDir!) || '.'})` : '; pass --checkpoint DIR to be able to continue an interrupted run'));
+      return 130;
     } finally {
       solver.destroy();
     }

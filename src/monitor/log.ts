@@ -38,6 +38,7 @@ export class JsonlLog {
   readonly enabled: boolean;
   private fd: number | null = null;
   private readonly fsync: boolean;
+  private bytes = 0;
 
   private constructor(file: string, opts: JsonlLogOptions) {
     this.path = path.resolve(file);
@@ -47,6 +48,7 @@ export class JsonlLog {
     try {
       fs.mkdirSync(path.dirname(this.path), { recursive: true });
       this.fd = fs.openSync(this.path, opts.append ? 'a' : 'w');
+      this.bytes = opts.append ? fs.fstatSync(this.fd).size : 0;
     } catch (e) {
       throw new Error(`petscml: cannot open the log ${file} for writing: ${(e as Error).message}`, { cause: e });
     }
@@ -79,7 +81,13 @@ export class JsonlLog {
     // by us, only by a kill in the middle of it.
     let off = 0;
     while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+    this.bytes += buf.length;
     if (this.fsync) fs.fsyncSync(this.fd);
+  }
+
+  /** Bytes in the file after the last write (where the next record starts); 0 when disabled. */
+  get position(): number {
+    return this.bytes;
   }
 
   /** Closes the file. Idempotent. */

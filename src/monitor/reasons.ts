@@ -21,6 +21,10 @@ export interface StopContext {
   recentLosses?: readonly number[];
   /** First-order types step on their own schedule; the round-off hint is for the others. */
   firstOrder?: boolean;
+  /** The signal that interrupted the run. */
+  signal?: string;
+  /** The checkpoint the run left, when it wrote one. */
+  checkpoint?: string;
 }
 
 export interface StopExplanation {
@@ -90,6 +94,16 @@ export function explainStop(reason: string, ctx: StopContext): StopExplanation {
       };
     case 'DIVERGED_USER':
       return { explanation: 'a callback asked to stop or failed' };
+    case 'INTERRUPTED':
+      return {
+        explanation: `interrupted by ${ctx.signal ?? 'a signal'} after iteration ${ctx.iterations}`,
+        hint: ctx.checkpoint ? `continue with resume: '${ctx.checkpoint}' (petscml train --resume)` : 'pass checkpoint: { path } (petscml train --checkpoint DIR) to be able to continue an interrupted run',
+      };
+    case 'ABORTED':
+      return {
+        explanation: `stopped by its AbortSignal after iteration ${ctx.iterations}`,
+        hint: ctx.checkpoint ? `continue with resume: '${ctx.checkpoint}'` : undefined,
+      };
     case 'killed':
       return { explanation: 'the log ends without a summary: the run was killed or is still running' };
     default:

@@ -49,6 +49,8 @@ export interface HeaderRecord {
   petscmlVersion: string;
   /** Where a warm-started run's counts begin (createSolver's warmStart). */
   warmStart?: { oracleCalls: number; epochs: number };
+  /** A run resumed from a checkpoint: its file and the iteration the resumed records start at. */
+  resumed?: { from: string; iteration: number };
   /** The function's arithmetic, when it says (a TfjsFunction: 'float32' or 'float64'). */
   precision?: 'float32' | 'float64';
 }

@@ -1,4 +1,6 @@
-import { NativeKSP, NativeTao, NativeTaoCounts, NativeTaoStatus, NativeVec } from '../native';
+import { FirstOrderState, NativeKSP, NativeTao, NativeTaoCounts, NativeTaoStatus, NativeVec } from '../native';
+
+export type { FirstOrderState } from '../native';
 import { Borrowed } from './borrowed';
 import { argError, checkFunction, checkNumber, checkPetscInt, checkString, redeliverInterrupt } from './errors';
 import { petsc } from './init';
@@ -159,6 +161,9 @@ export class Tao {
   get tolerances(): { gatol: number; grtol: number; gttol: number } {
     return this.handle.getTolerances();
   }
+  get maxIterations(): number {
+    return this.handle.getMaximumIterations();
+  }
   set maxIterations(n: number) {
     this.handle.setMaximumIterations(checkPetscInt('Tao.maxIterations', n));
   }
@@ -241,6 +246,45 @@ export class Tao {
    */
   stop(): void {
     this.handle.stop();
+  }
+
+  /**
+   * adam, adamw and sgd: the optimizer state at the start of the current step (in a monitor:
+   * before that step's update), this rank's blocks; undefined for other types. For checkpoints.
+   */
+  get firstOrderState(): FirstOrderState | undefined {
+    return this.handle.getFirstOrderState();
+  }
+
+  /**
+   * adam, adamw and sgd: the next solve starts at step `state.step` with these moments and
+   * bias-correction powers instead of zeros (a resumed run). Collective.
+   */
+  setFirstOrderResume(state: FirstOrderState): this {
+    this.handle.setFirstOrderResume(state.step, state.power1, state.power2, state.m, state.v);
+    return this;
+  }
+
+  /**
+   * Updates (accepted or rejected) held by the LMVM matrix since its last reset: lmvm's own, or
+   * the L-BFGS preconditioner of nls and ntr; -1 when there is none.
+   */
+  get lmvmUpdateCount(): number {
+    return this.handle.lmvmUpdateCount();
+  }
+
+  /** A copy of this rank's block of TAO's gradient (in a monitor: at the current point); null before a solve. */
+  gradientArray(): Float64Array | null {
+    return this.handle.getGradientArray();
+  }
+
+  /**
+   * Feeds (x, g) points, in order, to the LMVM matrix before a solve, which keeps them (lmvm
+   * recycles its matrix). `points` alternate x and g, as this rank's blocks. Returns the pairs the
+   * matrix holds. Collective.
+   */
+  replayLMVM(points: Float64Array[]): number {
+    return this.handle.replayLMVM(points);
   }
 
   get status(): TaoStatus {

@@ -7,6 +7,7 @@
  *
  * Option precedence, lowest first: the preset, `cfg`, the command line (`-tr_tao_ntr_ksp_max_it 50`).
  */
+import * as fs from 'node:fs';
 import type { Batch, Metric } from '../functions';
 import { meanRelativeError } from '../functions/losses';
 import type { HessianKind, ObjectiveFunction } from '../functions/types';
@@ -14,7 +15,7 @@ import type { HeaderRecord, IterationRecord, RecordCounts, RunRecord, SummaryRec
 import { explainStop } from '../monitor/reasons';
 import { JsonlLog } from '../monitor/log';
 import { ProgressReporter, type ProgressOptions } from '../monitor/progress';
-import { argError } from '../petsc/errors';
+import { argError, InterruptedError } from '../petsc/errors';
 import { allreduce, comm, petsc } from '../petsc/init';
 import { Options, type OptionValue } from '../petsc/options';
 import { Tao, type TaoCounts, type TaoResult, type TaoStatus } from '../petsc/tao';
@@ -25,6 +26,7 @@ import { checkCount, checkOptionValue, maxPetscInt } from './ranges';
 import { isHeld, ScopedOptions, type ScopedEntry } from './scoped-options';
 import { FIRST_ORDER_OPTIONS, FIRST_ORDER_TYPES, firstOrderOptionName } from './first-order';
 import { PRESETS, presetNames, type Preset, type PresetName } from './presets';
+import { checkIdentity, readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointProgress, type CheckpointSolverState } from './checkpoint';
 
 const firstOrderTypes: ReadonlySet<string> = new Set(FIRST_ORDER_TYPES);
 
@@ -100,6 +102,33 @@ export interface SolverOptions {
    * (once, until no solver on the prefix is left).
    */
   sharePrefix?: boolean;
+  /**
+   * Writes a checkpoint to `path` every `every` iterations (default: once per epoch), at the end
+   * of the run and when a signal interrupts it: parameters, solver state (adam/adamw/sgd moments
+   * and step; the trust radius; the L-BFGS history as points to replay), the forcing term,
+   * counters and the log position. Atomic: a kill at any instant leaves the last one valid.
+   *
+   * `lmvmPoints` (lmvm, and nls/ntr with the L-BFGS preconditioner): how many of the points the
+   * L-BFGS matrix was updated with are kept, default its history size + 1, which restores its
+   * (s, y) pairs exactly. TAO's diagonal scaling of that matrix depends on every point since the
+   * matrix was last reset: a resumed run reproduces the uninterrupted one bit for bit only while
+   * that count is at most `lmvmPoints`; beyond it the pairs are the same and the scaling is rebuilt
+   * from the kept points (the README gives the measured difference). Each point costs 2 x size doubles.
+   */
+  checkpoint?: { path: string; every?: number; lmvmPoints?: number };
+  /**
+   * Continues the run a checkpoint holds: solve() starts at its iteration with its state, and its
+   * records, oracle calls, epochs and times continue the checkpoint's; the `log` is cut back to
+   * where the checkpoint was taken and appended to. The solver must be the same run (function size,
+   * preset, options, data, ranks, precision; the iteration budget may differ): anything else is
+   * refused, naming what differs.
+   */
+  resume?: string;
+  /**
+   * Aborting it stops the solve at its next iteration boundary (every rank at the same one): the
+   * result has reason 'ABORTED', and a checkpoint is written when one is configured.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TrainResult {
@@ -203,6 +232,13 @@ class Forcing {
   constructor(private readonly eta0: number, private readonly gamma: number, private readonly alpha: number, private readonly max: number) {
     this.eta = eta0;
   }
+  state(): { prevGnorm: number | null; eta: number } {
+    return { prevGnorm: Number.isFinite(this.prevGnorm) ? this.prevGnorm : null, eta: this.eta };
+  }
+  restore(s: { prevGnorm: number | null; eta: number }): void {
+    this.prevGnorm = s.prevGnorm ?? NaN;
+    this.eta = s.eta;
+  }
   next(gnorm: number): number {
     if (Number.isFinite(this.prevGnorm) && this.prevGnorm > 0) {
       const prev = this.eta;
@@ -229,8 +265,9 @@ function numberOption(o: Options, name: string, fallback: number, check: (v: num
 /** Every key SolverOptions has: anything else is a typo that would be silently ignored. */
 const SOLVER_OPTION_KEYS = [
   'preset', 'cfg', 'prefix', 'label', 'params', 'hessian', 'epochs', 'budget', 'test', 'monitor', 'log', 'progress', 'sinks',
-  'allRanks', 'sharePrefix', 'warmStart',
+  'allRanks', 'sharePrefix', 'warmStart', 'checkpoint', 'resume', 'signal',
 ] as const;
+const CHECKPOINT_KEYS = ['path', 'every', 'lmvmPoints'] as const;
 const BUDGET_KEYS = ['oracleCalls'] as const;
 const WARM_START_KEYS = ['oracleCalls', 'epochs'] as const;
 const TEST_KEYS = ['data', 'metric', 'metricName', 'every'] as const;
@@ -324,6 +361,9 @@ export class Solver {
   private readonly liveId = nextSolverId++;
   private batchShares?: number[];
   private readonly opts: SolverOptions;
+  private checkpointPath?: string;
+  private resumePath?: string;
+  private resumeFrom?: Checkpoint;
 
   constructor(readonly fn: ObjectiveFunction, opts: SolverOptions = {}) {
     this.opts = opts;
@@ -418,6 +458,16 @@ export class Solver {
         }
       });
     }
+    if (opts.checkpoint !== undefined) {
+      const c = opts.checkpoint;
+      if (c === null || typeof c !== 'object') throw argError('createSolver: checkpoint', '{ path, every? }', c);
+      checkKeys('createSolver: checkpoint', c, CHECKPOINT_KEYS);
+      if (typeof c.path !== 'string' || !c.path) throw argError('createSolver: checkpoint.path', 'a file path', c.path);
+      if (c.every !== undefined) checkCount('createSolver: checkpoint.every', c.every);
+      if (c.lmvmPoints !== undefined) checkCount('createSolver: checkpoint.lmvmPoints', c.lmvmPoints);
+    }
+    if (opts.resume !== undefined && (typeof opts.resume !== 'string' || !opts.resume)) throw argError('createSolver: resume', 'the path of a checkpoint', opts.resume);
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw argError('createSolver: signal', 'an AbortSignal', opts.signal);
     const cfg = validateCfg(opts.cfg ?? {});
     if (opts.epochs !== undefined) checkCount('createSolver: epochs', opts.epochs);
     if (opts.budget !== undefined) {
@@ -560,6 +610,96 @@ export class Solver {
     this.x = size > 1 ? Vec.create({ global: fn.size, comm: 'world' }) : Vec.create(fn.size);
     this.resetSolution();
     this.configure(p, true);
+    this.checkpointPath = opts.checkpoint?.path;
+    if (opts.resume !== undefined) {
+      const ck = readCheckpoint(opts.resume);
+      checkIdentity(opts.resume, ck.identity, this.scope.run(() => this.identity()));
+      const need = [['x', fn.size], ...(ck.state.firstOrder ? [['m', fn.size]] : [])] as const;
+      for (const [name, n] of need) {
+        if (ck.arrays[name]?.length !== n) throw new Error(`petscml: cannot resume from ${opts.resume}: its array '${name}' has ${ck.arrays[name]?.length ?? 0} values, ${n} expected`);
+      }
+      this.resumePath = opts.resume;
+      this.resumeFrom = ck;
+    }
+  }
+
+  /** The options in force for this solver (inside its scope): what the header records. */
+  private effectiveOptions(): Record<string, string> {
+    const options = Object.fromEntries([...databaseOptions(this.prefix, true)].sort(([a], [c]) => a.localeCompare(c)));
+    // Names PETSc reads without the prefix are this solver's settings all the same.
+    for (const k of this.unprefixed) options[k] = petsc().options.getValue(`-${k}`) ?? '';
+    return options;
+  }
+
+  /** What a checkpoint of this solver's run records about it (inside its scope). */
+  identity(): CheckpointIdentity {
+    const options = this.effectiveOptions();
+    delete options.tao_max_it;
+    return {
+      parameters: this.fn.size, preset: this.preset.name, taoType: this.tao.type ?? '', hessian: this.hessian,
+      batchesPerEpoch: this.batchesPerEpoch, samples: this.samples ?? null, ranks: comm().size,
+      precision: precisionOf(this.fn) ?? null, options,
+    };
+  }
+
+  /** The iteration budget of the run (tao_max_it in force). */
+  private maxIterations(): number {
+    return this.tao.maxIterations;
+  }
+
+  /** Options a resumed trust-region solve starts with: the checkpoint's radius, as given. */
+  private resumeEntries(ck: Checkpoint): ScopedEntry[] {
+    const r = ck.state.trustRadius;
+    const type = this.tao.type ?? this.planned.taoType;
+    if (r === undefined || !(r > 0) || (type !== 'ntr' && type !== 'nls')) return [];
+    return [
+      { name: `${this.prefix}tao_trust0`, value: r.toPrecision(17), force: true },
+      { name: `${this.prefix}tao_${type}_init_type`, value: 'constant', force: true },
+    ];
+  }
+
+  /** Puts the checkpoint's parameters and solver state into the fresh Tao (collective). */
+  private restoreState(ck: Checkpoint, forcing: Forcing | undefined): void {
+    const [lo, hi] = this.x!.ownershipRange;
+    this.x!.setArray(ck.arrays.x.subarray(lo, hi));
+    const fo = ck.state.firstOrder;
+    if (fo) {
+      this.tao.setFirstOrderResume({
+        step: fo.step, power1: fo.power1, power2: fo.power2,
+        m: ck.arrays.m.slice(lo, hi), v: ck.arrays.v ? ck.arrays.v.slice(lo, hi) : null,
+      });
+    }
+    const n = ck.state.lmvmPoints ?? 0;
+    if (n > 0 && this.tao.lmvmUpdateCount >= 0) {
+      const pts: Float64Array[] = [];
+      for (let i = 0; i < n; i++) pts.push(ck.arrays[`lmvm.x.${i}`].slice(lo, hi), ck.arrays[`lmvm.g.${i}`].slice(lo, hi));
+      this.tao.replayLMVM(pts);
+    }
+    if (forcing && ck.state.forcing) forcing.restore(ck.state.forcing);
+  }
+
+  /** For CheckpointWriter: this rank's block of x, and the pieces a checkpoint describes. */
+  checkpointHost(): CheckpointHost {
+    const self = this;
+    return {
+      // The Tao of the solve in progress (each solve after the first makes a new one).
+      get tao() {
+        return self.tao;
+      },
+      label: this.label, size: this.fn.size,
+      localX: () => this.x!.withArray((a) => Float64Array.from(a)),
+      range: () => this.x!.ownershipRange,
+      identity: () => this.scope.run(() => this.identity()),
+      every: this.opts.checkpoint?.every ?? this.batchesPerEpoch,
+      lmvmPoints: this.opts.checkpoint?.lmvmPoints,
+      lmvmHistory: () => {
+        const o = this.scope.run(() => this.effectiveOptions());
+        const type = this.tao.type ?? '';
+        const v = type === 'lmvm' ? o.tao_lmvm_mat_lmvm_hist_size : o[`tao_${type}_pc_lmvm_mat_lmvm_hist_size`];
+        const n = Number(v);
+        return Number.isInteger(n) && n > 0 ? n : 5; // PETSc's default history
+      },
+    };
   }
 
   /**
@@ -567,14 +707,15 @@ export class Solver {
    * first gets a new one too: TAO keeps state across TaoSolve calls (the L-BFGS preconditioner of
    * nls and ntr goes on from its last updates), and a repeated run must be the same run.
    */
-  private configure(p: Plan, first: boolean): void {
+  private configure(p: Plan, first: boolean, extra: ScopedEntry[] = []): void {
     const fn = this.fn;
     (this as { tao: Tao }).tao = new Tao({ comm: comm().size > 1 ? 'world' : 'self', prefix: this.prefix || undefined });
     // A float32 model overflowing at a far trial point is a training outcome TAO handles.
     this.tao.setAllowNonFinite(true);
     this.tao.setSolution(this.x!);
     this.owned.attached = attachFunction(this.tao, fn, { hessian: this.hessian });
-    this.scope.run(() => {
+    const scope = extra.length ? new ScopedOptions([...p.entries, ...extra]) : this.scope;
+    scope.run(() => {
       this.tao.setFromOptions();
       const o = this.options;
       const forcing = o.get('petscml_forcing') ?? 'none';
@@ -586,8 +727,8 @@ export class Solver {
       // that cannot take effect is an error, never dropped without a word.
       const actual = this.tao.type ?? p.taoType;
       const dropped: string[] = [];
-      for (const name of this.scope.inserted) {
-        if (petsc().options.used(`-${name}`)) continue;
+      for (const name of scope.inserted) {
+        if (petsc().options.used(`-${name}`) || !p.origin.has(name)) continue;
         const { key, source } = p.origin.get(name)!;
         if (READ_LATE.test(key)) continue;
         if (source === 'cfg' || source === 'the command line') {
@@ -674,8 +815,9 @@ export class Solver {
   /**
    * One run, always from the initial parameters (`params`, else the function's own at creation)
    * with fresh solver state: calling it again repeats the run, it does not continue the last one.
-   * The `log` file is rewritten by each run (one run per log); sinks get every run's records and
-   * are closed by destroy(). Leaves the result in the model.
+   * With `resume`, every call continues the checkpoint's run instead (see SolverOptions.resume).
+   * The `log` file is rewritten by each run (one run per log; a resumed run appends to it); sinks
+   * get every run's records and are closed by destroy(). Leaves the result in the model.
    */
   solve(): TrainResult {
     if (this.destroyed) throw new Error('petscml: Solver.solve: this solver was destroyed');
@@ -687,52 +829,113 @@ export class Solver {
     const budget = this.opts.budget?.oracleCalls;
     const warmCalls = this.opts.warmStart?.oracleCalls ?? 0;
     const warmEpochs = this.opts.warmStart?.epochs ?? 0;
+    const signal = this.opts.signal;
+    const resumed = this.resumeFrom;
+    const k0 = resumed?.progress.iteration ?? 0;
+    const ckpt = this.checkpointPath !== undefined ? new CheckpointWriter(this, this.checkpointPath) : undefined;
     let overBudget = false;
+    let aborted = false;
     const records: IterationRecord[] = [];
     let log: JsonlLog | undefined;
     const file = this.logFile;
-    // Opened at the first record (rewritten by every run) and closed whatever happens.
+    const openLog = (): JsonlLog => {
+      if (!resumed || resumed.progress.logOffset === null) return JsonlLog.open(file!, { enabled: this.logEnabled });
+      // The records after the checkpoint's iteration are recomputed: the log is cut back to it.
+      const offset = resumed.progress.logOffset;
+      if (this.logEnabled && offset !== null) {
+        const size = fs.existsSync(file!) ? fs.statSync(file!).size : -1;
+        if (size < offset) {
+          throw new Error(`petscml: cannot resume the log ${file}: it has ${size < 0 ? 'gone' : `${size} bytes`}, the checkpoint's run had written ${offset}`);
+        }
+        fs.truncateSync(file!, offset);
+      }
+      return JsonlLog.open(file!, { enabled: this.logEnabled, append: true });
+    };
     const sinks: RecordSink[] = file === undefined ? this.sinks
-      : [...this.sinks, { write: (r) => (log ??= JsonlLog.open(file, { enabled: this.logEnabled })).write(r) }];
+      : [...this.sinks, {
+        write: (r) => {
+          log ??= openLog();
+          // The resumed log keeps its first header: the records continue the run it describes.
+          if (!(resumed && r.type === 'header' && resumed.progress.logOffset !== null)) log.write(r);
+        },
+      }];
     const emit = (r: RunRecord): void => {
       for (const s of sinks) s.write(r);
       this.opts.monitor?.(r);
     };
     try {
-      if (this.solves++ > 0) {
-        // A fresh TAO for every run after the first (see configure).
+      if (this.solves++ > 0 || resumed) {
+        // A fresh TAO for every run after the first (see configure); a resumed one reads the
+        // checkpoint's trust radius as its initial one.
+        const extra = resumed ? this.resumeEntries(resumed) : [];
         this.tao.setMonitor(null);
         this.owned.attached?.destroy();
         this.owned.attached = undefined;
         this.tao.destroy();
-        this.configure(this.planned, false);
+        this.configure(this.planned, false, extra);
       }
       this.resetSolution();
       const forcing = this.forcingOn ? this.newForcing() : undefined;
+      // Progress carried over from the checkpoint (zero for a fresh run).
+      let runMin = resumed?.progress.minLoss ?? Infinity;
+      let runMinMetric = resumed?.progress.minTestMetric ?? null;
+      let lastMetric: number | null = resumed?.progress.lastMetric ?? null;
+      const recent: number[] = [...(resumed?.progress.recentLosses ?? [])];
+      let offsets: { oracle: number; time: number; counts: RecordCounts } | undefined;
+      if (resumed) this.restoreState(resumed, forcing);
+      const maxIt = this.maxIterations();
+      if (resumed) this.tao.maxIterations = Math.max(0, maxIt - k0);
+      ckpt?.start(resumed);
       const t0 = performance.now();
       let header!: HeaderRecord;
-      let lastMetric: number | null = null;
       const record = (s: TaoStatus): IterationRecord => {
         const c = this.tao.counts;
+        const k = k0 + s.iteration;
         let testMetric: number | null = null;
-        if (test && s.iteration % every === 0) {
+        if (test && k % every === 0) {
           testMetric = fn.evaluate!(this.fullParameters(), test.data, metric);
-          lastMetric = testMetric;
         }
-        const trainLoss = this.batchesPerEpoch === 1 ? s.f : s.iteration % this.batchesPerEpoch === 0 ? this.datasetLoss(this.fullParameters()) : null;
+        const trainLoss = this.batchesPerEpoch === 1 ? s.f : k % this.batchesPerEpoch === 0 ? this.datasetLoss(this.fullParameters()) : null;
+        const oracleHere = fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c);
+        const countsHere = this.counts(c);
+        const timeHere = (performance.now() - t0) / 1000;
+        // A resumed run's first record is the checkpoint's iteration, recomputed: from there its
+        // counts, calls and time continue the checkpoint's.
+        offsets ??= resumed
+          ? { oracle: resumed.progress.oracleCalls - oracleHere, time: resumed.progress.time - timeHere, counts: subtractCounts(resumed.progress.counts, countsHere) }
+          : { oracle: warmCalls, time: 0, counts: zeroCounts() };
         const r: IterationRecord = {
-          type: 'iteration', iteration: s.iteration, epoch: warmEpochs + s.iteration / this.batchesPerEpoch, loss: s.f, trainLoss, gradNorm: s.gnorm,
-          testMetric, counts: this.counts(c),
-          oracleCalls: warmCalls + (fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c)),
+          type: 'iteration', iteration: k, epoch: warmEpochs + k / this.batchesPerEpoch, loss: s.f, trainLoss, gradNorm: s.gnorm,
+          testMetric, counts: addCounts(countsHere, offsets.counts),
+          oracleCalls: offsets.oracle + oracleHere,
           trustRadius: s.trustRadius > 0 ? s.trustRadius : null,
           stepLength: s.stepLength !== undefined && this.tao.type !== 'ntr' ? s.stepLength : null,
-          time: (performance.now() - t0) / 1000,
+          time: offsets.time + timeHere,
         };
+        // TAO reports a fresh solve's first step as 1; the checkpoint knows the step that led here.
+        if (resumed && records.length === 0 && resumed.progress.stepLength !== undefined) r.stepLength = resumed.progress.stepLength;
+        // The state to continue from at this iteration, taken before its record is written.
+        ckpt?.capture(s, r, forcing, {
+          logOffset: file !== undefined && log ? log.position : null,
+          minLoss: Number.isFinite(runMin) ? runMin : null, minTestMetric: runMinMetric, lastMetric, recentLosses: recent.slice(-3),
+        });
         records.push(r);
         emit(r);
+        if (testMetric !== null) {
+          lastMetric = testMetric;
+          runMinMetric = runMinMetric === null ? testMetric : Math.min(runMinMetric, testMetric);
+        }
+        if (r.trainLoss !== null && r.trainLoss !== undefined) runMin = Math.min(runMin, r.trainLoss);
+        recent.push(r.trainLoss ?? (this.batchesPerEpoch === 1 ? r.loss : NaN));
+        if (recent.length > 3) recent.shift();
+        ckpt?.maybeWrite(k);
         // Oracle counts are the same on every rank, so every rank stops at this iteration.
         if (budget !== undefined && !overBudget && r.oracleCalls >= budget) {
           overBudget = true;
+          this.tao.stop();
+        }
+        if (signal && !aborted && agreedFlag(signal.aborted)) {
+          aborted = true;
           this.tao.stop();
         }
         return r;
@@ -747,51 +950,79 @@ export class Solver {
         });
       }
       let status!: TaoResult;
+      let stopped: unknown;
       this.scope.run(() => {
-        const options = Object.fromEntries([...databaseOptions(this.prefix, true)].sort(([a], [c]) => a.localeCompare(c)));
-        // Names PETSc reads without the prefix are this solver's settings all the same.
-        for (const k of this.unprefixed) options[k] = petsc().options.getValue(`-${k}`) ?? '';
         header = {
           type: 'header', solver: this.label, taoType: this.tao.type ?? '', prefix: this.prefix, hessian: this.hessian,
           parameters: this.fn.size, samples: this.samples, batchesPerEpoch: this.batchesPerEpoch,
           metric: test ? (test.metricName ?? (test.metric ? 'metric' : 'mean relative error')) : undefined,
-          options, ranks: comm().size, started: new Date().toISOString(), petscmlVersion: version,
+          options: this.effectiveOptions(), ranks: comm().size, started: new Date().toISOString(), petscmlVersion: version,
           ...(this.opts.warmStart ? { warmStart: { oracleCalls: warmCalls, epochs: warmEpochs } } : {}),
           ...(precisionOf(this.fn) ? { precision: precisionOf(this.fn) } : {}),
+          ...(resumed ? { resumed: { from: this.resumePath!, iteration: k0 } } : {}),
         };
         emit(header);
-        status = this.tao.solve();
+        try {
+          status = this.tao.solve();
+        } catch (e) {
+          if (!(e instanceof InterruptedError)) throw e;
+          stopped = e;
+        }
       });
-      const time = (performance.now() - t0) / 1000;
+      if (stopped !== undefined) {
+        // Interrupted (SIGINT, SIGTERM) at a callback boundary: what the last completed
+        // iteration left is kept, and the log says how the run ended.
+        const e = stopped as InterruptedError;
+        const at = ckpt?.writeLast();
+        const last = records[records.length - 1];
+        const summary: SummaryRecord = {
+          type: 'summary', iterations: last?.iteration ?? k0, epochs: last?.epoch ?? warmEpochs + k0 / this.batchesPerEpoch,
+          loss: last?.loss ?? NaN, minLoss: Math.min(runMin, last?.trainLoss ?? Infinity), gradNorm: last?.gradNorm ?? NaN,
+          testMetric: lastMetric, minTestMetric: runMinMetric, oracleCalls: last?.oracleCalls ?? offsets?.oracle ?? 0,
+          counts: last?.counts ?? zeroCounts(), time: (offsets?.time ?? 0) + (performance.now() - t0) / 1000,
+          reason: 'INTERRUPTED', converged: false,
+        };
+        const why = explainStop('INTERRUPTED', { iterations: summary.iterations, signal: e.signal, checkpoint: at });
+        summary.explanation = why.explanation;
+        if (why.hint) summary.hint = why.hint;
+        emit(summary);
+        throw e;
+      }
+      const time = (offsets?.time ?? 0) + (performance.now() - t0) / 1000;
       const x = this.fullParameters();
       fn.setParameters?.(x);
       const c = this.tao.counts;
-      const oracleCalls = warmCalls + (fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c));
+      const oracleCalls = (offsets?.oracle ?? warmCalls) + (fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c));
       // The loss of the whole training set: TAO's last f with full batches.
       const loss = this.batchesPerEpoch > 1 ? this.datasetLoss(x) : status.f;
       const finalMetric = test ? fn.evaluate!(x, test.data, metric) : null;
       if (test && records.length && records[records.length - 1].testMetric === null) lastMetric = finalMetric;
-      const metrics = records.map((r) => r.testMetric).filter((m): m is number => m !== null);
+      const metrics = [...records.map((r) => r.testMetric), runMinMetric].filter((m): m is number => m !== null);
       if (finalMetric !== null) metrics.push(finalMetric);
+      const iterations = k0 + status.iterations;
+      const userStop = status.reasonName === 'CONVERGED_USER';
       const summary: SummaryRecord = {
-        type: 'summary', iterations: status.iterations, epochs: warmEpochs + status.iterations / this.batchesPerEpoch, loss,
-        minLoss: Math.min(loss, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
+        type: 'summary', iterations, epochs: warmEpochs + iterations / this.batchesPerEpoch, loss,
+        minLoss: Math.min(loss, runMin, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
         testMetric: finalMetric ?? lastMetric, minTestMetric: metrics.length ? Math.min(...metrics) : null,
-        oracleCalls, counts: this.counts(c), time,
-        ...(overBudget && status.reasonName === 'CONVERGED_USER' ? { reason: 'ORACLE_BUDGET', converged: false } : { reason: status.reasonName, converged: status.converged }),
+        oracleCalls, counts: addCounts(this.counts(c), offsets?.counts ?? zeroCounts()), time,
+        ...(overBudget && userStop ? { reason: 'ORACLE_BUDGET', converged: false }
+          : aborted && userStop ? { reason: 'ABORTED', converged: false }
+          : { reason: status.reasonName, converged: status.converged }),
       };
+      const at = ckpt?.writeLast();
       const why = explainStop(summary.reason, {
-        taoType: this.tao.type ?? undefined, iterations: status.iterations, budget,
+        taoType: this.tao.type ?? undefined, iterations, budget,
         epochs: this.planned.origin.get(this.prefix + 'tao_max_it')?.source === 'epochs' ? this.opts.epochs : undefined,
         oracleCalls, gradNorm: status.gnorm, firstOrder: this.planned.firstOrder,
-        recentLosses: records.slice(-3).map((r) => r.trainLoss ?? (this.batchesPerEpoch === 1 ? r.loss : NaN)),
+        recentLosses: recent.slice(-3), checkpoint: at,
       });
       summary.explanation = why.explanation;
       if (why.hint) summary.hint = why.hint;
       emit(summary);
-      return { x, status, summary, header, records };
+      return { x, status: { ...status, iterations, iteration: iterations }, summary, header, records };
     } finally {
-      this.tao.setMonitor(null);
+      if (!this.tao.destroyed) this.tao.setMonitor(null);
       log?.close();
     }
   }
@@ -837,4 +1068,179 @@ interface Plan {
 /** Creates a solver for `fn`; see {@link SolverOptions}. */
 export function createSolver(fn: ObjectiveFunction, options: SolverOptions = {}): Solver {
   return new Solver(fn, options);
+}
+
+const COUNT_KEYS = ['objective', 'gradient', 'objectiveAndGradient', 'hessian', 'hessianProducts', 'kspIterations'] as const;
+function zeroCounts(): RecordCounts {
+  return { objective: 0, gradient: 0, objectiveAndGradient: 0, hessian: 0, hessianProducts: 0, kspIterations: 0 };
+}
+function addCounts(a: RecordCounts, b: RecordCounts): RecordCounts {
+  const r = zeroCounts();
+  for (const k of COUNT_KEYS) r[k] = a[k] + b[k];
+  return r;
+}
+function subtractCounts(a: RecordCounts, b: RecordCounts): RecordCounts {
+  const r = zeroCounts();
+  for (const k of COUNT_KEYS) r[k] = a[k] - b[k];
+  return r;
+}
+/** True on every rank when it is true on any (one reduction, only with several ranks). */
+function agreedFlag(flag: boolean): boolean {
+  return comm().size > 1 ? allreduce([flag ? 1 : 0], 'max')[0] > 0 : flag;
+}
+
+/** What a CheckpointWriter needs of its solver. */
+interface CheckpointHost {
+  tao: Tao;
+  label: string;
+  size: number;
+  localX(): Float64Array;
+  range(): [number, number];
+  identity(): CheckpointIdentity;
+  every: number;
+  lmvmPoints?: number;
+  lmvmHistory(): number;
+}
+
+interface Snapshot {
+  iteration: number;
+  x: Float64Array;
+  g?: Float64Array;
+  firstOrder?: { step: number; power1: number; power2: number; m: Float64Array; v: Float64Array | null };
+  trustRadius?: number;
+  forcing?: { prevGnorm: number | null; eta: number };
+  lmvm: { x: Float64Array; g: Float64Array }[];
+  progress: CheckpointProgress;
+}
+
+/**
+ * Takes the run's state at every iteration boundary (this rank's blocks, in memory) and writes it
+ * every `every` iterations, at the end and on an interrupt. An iteration's state is taken before
+ * its record is written: the resumed run recomputes that iteration first.
+ */
+class CheckpointWriter {
+  private last?: Snapshot;
+  private written = -1;
+  private k0 = 0;
+  private replayed = 0;
+  private first = true;
+  private ring: { iteration: number; x: Float64Array; g: Float64Array }[] = [];
+  private ringCap = 0;
+  private prevStatus?: { iteration: number; f: number; gnorm: number };
+  private trustRegion = false;
+  private readonly host: CheckpointHost;
+  private readonly identity: CheckpointIdentity;
+
+  constructor(solver: Solver, private readonly path: string) {
+    this.host = solver.checkpointHost();
+    this.identity = this.host.identity();
+  }
+
+  start(resumed: Checkpoint | undefined): void {
+    this.k0 = resumed?.progress.iteration ?? 0;
+    this.written = resumed ? this.k0 : -1;
+    this.first = true;
+    this.prevStatus = undefined;
+    this.trustRegion = this.host.tao.type === 'ntr';
+    const lmvm = this.host.tao.lmvmUpdateCount >= 0;
+    this.ringCap = lmvm ? this.host.lmvmPoints ?? this.host.lmvmHistory() + 1 : 0;
+    this.ring = [];
+    const n = resumed?.state.lmvmPoints ?? 0;
+    this.replayed = lmvm ? n : 0;
+    if (resumed && lmvm) {
+      const [lo, hi] = this.host.range();
+      for (let i = 0; i < n; i++) {
+        this.ring.push({ iteration: this.k0 - n + i, x: resumed.arrays[`lmvm.x.${i}`].slice(lo, hi), g: resumed.arrays[`lmvm.g.${i}`].slice(lo, hi) });
+      }
+    }
+  }
+
+  capture(s: TaoStatus, r: IterationRecord, forcing: Forcing | undefined,
+    rest: Omit<CheckpointProgress, 'iteration' | 'oracleCalls' | 'counts' | 'time'>): void {
+    const tao = this.host.tao;
+    // ntr also reports a rejected trial step, inside its iteration, at the unchanged point (same
+    // f and gradient norm: an accepted step always lowers f). Resuming there would start a new
+    // iteration; the state stays the last completed iteration's, which redoes that trial exactly.
+    const p = this.prevStatus;
+    this.prevStatus = { iteration: s.iteration, f: s.f, gnorm: s.gnorm };
+    if (this.trustRegion && p && !this.first && s.iteration === p.iteration + 1 && s.f === p.f && s.gnorm === p.gnorm) return;
+    // nls and ntr with an interpolated initial radius report iteration 0 twice, at one point: the
+    // later report (with the radius in force) replaces the earlier one, which the matrix never saw.
+    const again = p !== undefined && s.iteration === p.iteration && s.f === p.f && s.gnorm === p.gnorm;
+    if (again && this.ring.length && this.ring[this.ring.length - 1].iteration === r.iteration) this.ring.pop();
+    const x = this.host.localX();
+    const fo = tao.firstOrderState;
+    // Points the LMVM matrix holds now: those fed at the start of each iteration since its last
+    // reset (the current point is fed at the next one). At a solve's first boundary: those replayed.
+    let lmvm: Snapshot['lmvm'] = [];
+    let g: Float64Array | undefined;
+    if (this.ringCap > 0) {
+      const held = this.first ? this.replayed : tao.lmvmUpdateCount + 1;
+      lmvm = this.ring.slice(-Math.min(held, this.ring.length, this.ringCap)).filter(() => held > 0);
+      g = tao.gradientArray() ?? undefined;
+    }
+    this.first = false;
+    this.last = {
+      iteration: r.iteration, x, g,
+      firstOrder: fo ? { step: fo.step, power1: fo.power1, power2: fo.power2, m: fo.m, v: fo.v } : undefined,
+      trustRadius: s.trustRadius > 0 ? s.trustRadius : undefined,
+      forcing: forcing?.state(),
+      lmvm,
+      progress: { iteration: r.iteration, oracleCalls: r.oracleCalls, counts: r.counts, time: r.time, stepLength: r.stepLength ?? null, ...rest },
+    };
+    if (g) {
+      this.ring.push({ iteration: r.iteration, x, g });
+      if (this.ring.length > this.ringCap) this.ring.shift();
+    }
+  }
+
+  /** Writes at every `every`-th iteration past the start (collective). */
+  maybeWrite(k: number): void {
+    if (k > this.k0 && k % this.host.every === 0) this.write();
+  }
+
+  /** Writes the last iteration's state unless written already; returns the path (collective). */
+  writeLast(): string | undefined {
+    if (!this.last) return undefined;
+    if (this.last.iteration !== this.written) this.write();
+    return this.path;
+  }
+
+  private write(): void {
+    const s = this.last!;
+    const full = (local: Float64Array): Float64Array => {
+      if (comm().size === 1) return local;
+      const [lo] = this.host.range();
+      const a = new Float64Array(this.host.size);
+      a.set(local, lo);
+      return allreduce(a, 'sum');
+    };
+    const arrays: Record<string, Float64Array> = { x: full(s.x) };
+    const state: CheckpointSolverState = {};
+    if (s.firstOrder) {
+      state.firstOrder = { step: s.firstOrder.step, power1: s.firstOrder.power1, power2: s.firstOrder.power2 };
+      arrays.m = full(s.firstOrder.m);
+      if (s.firstOrder.v) arrays.v = full(s.firstOrder.v);
+    }
+    if (s.trustRadius !== undefined) state.trustRadius = s.trustRadius;
+    if (s.forcing) state.forcing = s.forcing;
+    if (s.lmvm.length) {
+      state.lmvmPoints = s.lmvm.length;
+      s.lmvm.forEach((p, i) => {
+        arrays[`lmvm.x.${i}`] = full(p.x);
+        arrays[`lmvm.g.${i}`] = full(p.g);
+      });
+    }
+    let err: unknown;
+    if (comm().rank === 0) {
+      try {
+        writeCheckpoint(this.path, { petscmlVersion: version, label: this.host.label, identity: this.identity, progress: s.progress, state, arrays });
+      } catch (e) {
+        err = e;
+      }
+    }
+    if (comm().size > 1) agreeOnFailure('checkpoint', err);
+    else if (err !== undefined) throw err;
+    this.written = s.iteration;
+  }
 }
