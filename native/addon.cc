@@ -112,6 +112,8 @@ Napi::Value Initialize(const Napi::CallbackInfo &info) {
     std::vector<bool> ok(NSIG, false);
     for (int s = 1; s < NSIG; s++) ok[s] = sigaction(s, nullptr, &saved[s]) == 0;
     PromoteLibMPI();
+    // solveAsync runs TaoSolve (and so MPI) on a thread of its own, one thread at a time.
+    PETSC_MPI_THREAD_REQUIRED = MPI_THREAD_SERIALIZED;
     PetscErrorCode ierr = PetscInitialize(&g_argc, &g_argvp, nullptr, nullptr);
     for (int s = 1; s < NSIG; s++)
       if (ok[s] && s != SIGKILL && s != SIGSTOP) sigaction(s, &saved[s], nullptr);
@@ -140,6 +142,8 @@ Napi::Value Initialize(const Napi::CallbackInfo &info) {
 }
 
 Napi::Value Finalize(const Napi::CallbackInfo &info) {
+  if (AsyncSolveRunning())
+    PML_THROW(info.Env(), "petscml: finalize() cannot be called while a solveAsync() is running (await it first)", info.Env().Undefined());
   // PETSc is still running the call that made this callback: finalizing under it aborted in MPI.
   if (CallbackDepth() > 0 && Initialized() && !Finalized())
     PML_THROW(info.Env(), "petscml: finalize() cannot be called inside a callback (PETSc is still running the call that made it)", info.Env().Undefined());
@@ -157,6 +161,7 @@ Napi::Value ExitFinalize(const Napi::CallbackInfo &info) {
   MPI_Comm_size(PETSC_COMM_WORLD, &size);
   if (size > 1 && code != 0) MPI_Abort(PETSC_COMM_WORLD, code);
   if (size > 1 && CallbackDepth() > 0) EndJob("called process.exit() inside a callback while a solve was running", 1);
+  if (AsyncSolveRunning()) AbandonAsync();
   DoFinalize(info.Env());
   return info.Env().Undefined();
 }
@@ -174,6 +179,7 @@ Napi::Value Abort(const Napi::CallbackInfo &info) {
 Napi::Value CollectGarbageJS(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (!PetscIsLive()) PML_THROW(env, "petscml: collectGarbage(): PETSc is not initialized, or has been finalized", env.Undefined());
+  if (RefusedWhileAsync(env, "collectGarbage()")) return env.Undefined();
   if (CallbackDepth() > 0) PML_THROW(env, "petscml: collectGarbage() cannot be called inside a callback (PETSc may still use what it would free)", env.Undefined());
   CollectGarbage(PETSC_COMM_WORLD);
   return env.Undefined();
@@ -225,6 +231,7 @@ Napi::Value Replication(const Napi::CallbackInfo &info) {
 Napi::Value Allreduce(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (!Initialized() || Finalized()) PML_THROW(env, "PETSc is not initialized", env.Undefined());
+  if (RefusedWhileAsync(env, "allreduce()")) return env.Undefined();
   if (!IsTyped(info[0], napi_float64_array)) PML_TYPE_THROW(env, "petscml: allreduce: expected a Float64Array", env.Undefined());
   Napi::Float64Array a = info[0].As<Napi::Float64Array>();
   std::string op = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
@@ -289,6 +296,7 @@ void CollectGarbage(MPI_Comm comm) {
 }
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  SetJsThread();
   exports.Set("initialize", Napi::Function::New(env, Initialize));
   exports.Set("finalize", Napi::Function::New(env, Finalize));
   exports.Set("exitFinalize", Napi::Function::New(env, ExitFinalize));

@@ -7,6 +7,7 @@ namespace {
 bool g_envAlive = true;
 
 PetscErrorCode DestroyClosures(void *p) {
+  PML_ON_JS_THREAD(DestroyClosures(p));
   Closures *c = static_cast<Closures *>(p);
   // After env teardown the references are gone with the env: deleting them would touch freed state.
   if (!g_envAlive) return 0;
@@ -62,6 +63,7 @@ PetscErrorCode Consensus(Napi::Env env, MPI_Comm comm, bool failedHere, const ch
 
 PetscErrorCode CallWithVecPair(PetscObject owner, Napi::FunctionReference Closures::*which, Vec x, Vec y,
                                const char *where) {
+  PML_ON_JS_THREAD(CallWithVecPair(owner, which, x, y, where));
   Closures *c = ClosuresOf(owner, false);
   if (!c || (c->*which).IsEmpty()) {
     const char *cls = "object";

@@ -16,6 +16,7 @@
 #include <petsctao.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -147,6 +148,19 @@ bool CheckInputKept(Napi::Env env, uint64_t before, const PetscScalar *a, PetscI
 bool TakeNumber(Napi::Env env, Napi::Value r, PetscReal *f, const char *name, bool finite);
 
 int CallbackDepth();
+
+// Asynchronous solves (async.cc). The thread that loaded the addon is the JavaScript thread.
+void SetJsThread();
+bool OffJsThread();
+bool AsyncSolveRunning();
+// Runs fn on the JavaScript thread (at once when already there), the caller waiting for it.
+PetscErrorCode OnJsThread(const std::function<PetscErrorCode()> &fn);
+// JavaScript outside the callbacks of a running solveAsync: throws naming `what`, returns true.
+bool RefusedWhileAsync(napi_env env, const char *what);
+// Runs work on a new thread; then done(env, its error code) on the JavaScript thread.
+bool StartAsync(napi_env env, std::function<PetscErrorCode()> work, std::function<void(napi_env, PetscErrorCode)> done);
+// At exit: fails the running solve's callbacks and waits for its thread.
+void AbandonAsync();
 // After a KSP solve that failed (by an error unwinding through it): makes its PC usable again.
 void ResetAfterFailedSolve(KSP ksp);
 
@@ -190,6 +204,7 @@ inline void ThrowRange(napi_env env, const std::string &msg) { Throw(env, msg, E
 // Runs a PETSc call from a JS entry point, with a fresh error record.
 #define PML_CHECK(env, expr, ret)                                                                  \
   do {                                                                                             \
+    if (pml::RefusedWhileAsync(env, "this PETSc call")) return ret;                              \
     pml::ResetErrorRecord();                                                                       \
     PML_CHECK_CODE(env, (expr), ret);                                                              \
   } while (0)
@@ -210,4 +225,11 @@ inline void ThrowRange(napi_env env, const std::string &msg) { Throw(env, msg, E
   do {                                                                                             \
     pml::ThrowType(env, msg);                                   \
     return ret;                                                                                    \
+  } while (0)
+
+// First line of every PETSc callback that reaches JavaScript: on the solver thread of a
+// solveAsync, the callback runs again on the JavaScript thread (the solver thread waits).
+#define PML_ON_JS_THREAD(call)                                                                     \
+  do {                                                                                             \
+    if (pml::OffJsThread()) return pml::OnJsThread([&]() -> PetscErrorCode { return call; });      \
   } while (0)

@@ -12,6 +12,7 @@ PetscErrorCode ShellMultTranspose(Mat A, Vec x, Vec y) {
 }
 
 PetscErrorCode ShellGetDiagonal(Mat A, Vec d) {
+  PML_ON_JS_THREAD(ShellGetDiagonal(A, d));
   PetscObject o = reinterpret_cast<PetscObject>(A);
   Closures *c = ClosuresOf(o, false);
   if (!c || c->getDiagonal.IsEmpty()) SETERRQ(PetscObjectComm(o), PETSC_ERR_SUP, "this shell matrix has no getDiagonal callback");

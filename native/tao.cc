@@ -57,6 +57,7 @@ PetscErrorCode Prepare(Tao tao, Closures *c, Vec X, Vec Y, CallVecs *v) {
 }
 
 PetscErrorCode Objective(Tao tao, Vec X, PetscReal *f, void *ctx) {
+  PML_ON_JS_THREAD(Objective(tao, X, f, ctx));
   Closures *c = static_cast<Closures *>(ctx);
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
@@ -75,6 +76,7 @@ PetscErrorCode Objective(Tao tao, Vec X, PetscReal *f, void *ctx) {
 }
 
 PetscErrorCode Gradient(Tao tao, Vec X, Vec G, void *ctx) {
+  PML_ON_JS_THREAD(Gradient(tao, X, G, ctx));
   Closures *c = static_cast<Closures *>(ctx);
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
@@ -100,6 +102,7 @@ PetscErrorCode Gradient(Tao tao, Vec X, Vec G, void *ctx) {
 }
 
 PetscErrorCode ObjectiveAndGradient(Tao tao, Vec X, PetscReal *f, Vec G, void *ctx) {
+  PML_ON_JS_THREAD(ObjectiveAndGradient(tao, X, f, G, ctx));
   Closures *c = static_cast<Closures *>(ctx);
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
@@ -129,6 +132,7 @@ PetscErrorCode ObjectiveAndGradient(Tao tao, Vec X, PetscReal *f, Vec G, void *c
 
 // The user's Hessian callback gets the linearization point; products go through the shell Mat.
 PetscErrorCode Hessian(Tao tao, Vec X, Mat H, Mat P, void *ctx) {
+  PML_ON_JS_THREAD(Hessian(tao, X, H, P, ctx));
   Closures *c = static_cast<Closures *>(ctx);
   c->nHessian++;
   // A new Hessian starts clean: assembly drops the shifts a shell accumulates (NLS and BNLS
@@ -156,6 +160,7 @@ PetscErrorCode Hessian(Tao tao, Vec X, Mat H, Mat P, void *ctx) {
 }
 
 PetscErrorCode Update(Tao tao, PetscInt it, void *ctx) {
+  PML_ON_JS_THREAD(Update(tao, it, ctx));
   Closures *c = static_cast<Closures *>(ctx);
   c->nUpdate++;
   Napi::Env env(c->env);
@@ -193,6 +198,7 @@ Napi::Object StatusObject(Napi::Env env, Tao tao) {
 }
 
 PetscErrorCode Monitor(Tao tao, void *ctx) {
+  PML_ON_JS_THREAD(Monitor(tao, ctx));
   Closures *c = static_cast<Closures *>(ctx);
   Napi::Env env(c->env);
   Napi::HandleScope scope(env);
@@ -265,6 +271,7 @@ public:
       InstanceMethod("setAllowNonFinite", &TaoWrap::SetAllowNonFinite),
       InstanceMethod("getKSP", &TaoWrap::GetKSP),
       InstanceMethod("solve", &TaoWrap::Solve),
+      InstanceMethod("solveAsync", &TaoWrap::SolveAsync),
       InstanceMethod("getStatus", &TaoWrap::GetStatus),
       InstanceMethod("getCounts", &TaoWrap::GetCounts),
       InstanceMethod("isSolving", &TaoWrap::IsSolving),
@@ -561,6 +568,77 @@ private:
     }
     PML_CHECK_CODE(env, ierr, env.Undefined());
     return GetStatus(info);
+  }
+  // What a running solveAsync holds until it ends, on the JavaScript thread: the callback scope
+  // (cached views), the signal handlers, and the objects it uses (which may not be destroyed).
+  struct AsyncHold {
+    AsyncHold(Napi::Env env, PetscObject const (&objs)[8]) : scope(env) {
+      for (int i = 0; i < 8; i++) borrows[i] = new Borrow(objs[i], "Tao.solveAsync()");
+    }
+    ~AsyncHold() {
+      for (Borrow *b : borrows) delete b;
+    }
+    CallbackScope scope;
+    InterruptScope interrupts;
+    Borrow *borrows[8];
+  };
+
+  // solveAsync(): a Promise of the status; TaoSolve runs on its own thread (async.cc).
+  Napi::Value SolveAsync(const Napi::CallbackInfo &info) {
+    BuryDead();
+    Napi::Env env = info.Env();
+    if (!Idle(env, "solveAsync()")) return env.Undefined();
+    if (AsyncSolveRunning()) PML_THROW(env, "petscml: Tao.solveAsync: another solveAsync() is running (one at a time per process)", env.Undefined());
+    Closures *c = C();
+    Vec X = nullptr;
+    PetscInt N = -1;
+    if (!TaoGetSolution(h_, &X) && X) VecGetSize(X, &N);
+    Mat H = nullptr, P = nullptr;
+    TaoGetHessian(h_, &H, &P, nullptr, nullptr);
+    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Tao.solveAsync", {{"the solution size", (double)N}}, LayoutError(X, H)))
+      return env.Undefined();
+    CollectGarbage(PetscObjectComm(reinterpret_cast<PetscObject>(h_)));
+    c->nObjective = c->nGradient = c->nObjectiveAndGradient = c->nHessian = c->nUpdate = 0;
+    if (H) {
+      Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(H), false);
+      if (hc) hc->nMult = 0;
+    }
+    PML_CHECK(env, TaoSetUp(h_), env.Undefined());
+    PML_CHECK(env, DefaultShellPC(h_), env.Undefined());
+    KSP ksp = nullptr;
+    PC pc = nullptr;
+    Vec XL = nullptr, XU = nullptr;
+    TaoGetKSP(h_, &ksp);
+    if (ksp) KSPGetPC(ksp, &pc);
+    TaoGetVariableBounds(h_, &XL, &XU);
+    Tao tao = h_;
+    const PetscObject objs[8] = {reinterpret_cast<PetscObject>(tao), reinterpret_cast<PetscObject>(X), reinterpret_cast<PetscObject>(H),
+                                 reinterpret_cast<PetscObject>(P != H ? P : nullptr), reinterpret_cast<PetscObject>(ksp),
+                                 reinterpret_cast<PetscObject>(pc), reinterpret_cast<PetscObject>(XL), reinterpret_cast<PetscObject>(XU)};
+    AsyncHold *hold = new AsyncHold(env, objs);
+    c->inSolve = true;
+    pml::ResetErrorRecord();
+    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+    bool started = StartAsync(env, [tao] { return TaoSolve(tao); }, [tao, c, ksp, hold, deferred](napi_env e, PetscErrorCode ierr) {
+      Napi::Env env(e);
+      if (ierr && ksp) ResetAfterFailedSolve(ksp);
+      c->inSolve = false;
+      delete hold;
+      if (!ierr) {
+        deferred.Resolve(StatusObject(env, tao));
+        return;
+      }
+      if (!RethrowStash(env)) ThrowPetsc(env, ierr);
+      napi_value ex = nullptr;
+      napi_get_and_clear_last_exception(e, &ex);
+      deferred.Reject(ex ? Napi::Value(env, ex) : Napi::Value(Napi::Error::New(env, "petscml: Tao.solveAsync failed").Value()));
+    });
+    if (!started) {
+      c->inSolve = false;
+      delete hold;
+      return env.Undefined();
+    }
+    return deferred.Promise();
   }
   Napi::Value GetStatus(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();

@@ -42,6 +42,7 @@ void Detach(CachedView &cv) {
 
 // Runs when PETSc destroys a Vec that has a cached view (the container is composed on the Vec).
 PetscErrorCode OnVecDestroyed(void *ctx) {
+  PML_ON_JS_THREAD(OnVecDestroyed(ctx));
   Vec v = static_cast<Vec>(ctx);
   auto it = g_views.find(v);
   if (it != g_views.end()) {

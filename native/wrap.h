@@ -40,6 +40,7 @@ public:
       pml::Throw(info.Env(), std::string("petscml: cannot create a ") + T::kName + ": PETSc is not initialized (or has been finalized)");
       return;
     }
+    if (RefusedWhileAsync(info.Env(), (std::string("new ") + T::kName).c_str())) return;
     BuryDead();
     // ObjectWrap keeps the reference napi_wrap returns, and its finalizer hands the deletion of
     // that reference to a later turn of the event loop (node_api_post_finalizer): in a
@@ -97,6 +98,7 @@ public:
 
 protected:
   bool Alive(Napi::Env env) {
+    if (RefusedWhileAsync(env, (std::string("this ") + T::kName).c_str())) return false;
     if (h_ && !PetscIsLive()) {
       pml::Throw(env, std::string("PETSc has been finalized: this ") + T::kName + " can no longer be used");
       return false;

@@ -118,6 +118,7 @@ export interface NativeTao extends NativeObject {
   setReplicated(on: boolean): this;
   getKSP(): NativeKSP | null;
   solve(): NativeTaoStatus;
+  solveAsync(): Promise<NativeTaoStatus>;
   getStatus(): NativeTaoStatus;
   getCounts(): NativeTaoCounts;
   isSolving(): boolean;

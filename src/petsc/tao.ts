@@ -240,6 +240,23 @@ export class Tao {
   }
 
   /**
+   * solve() without blocking the event loop: TaoSolve runs on a thread of its own and each
+   * callback is run on this (the JavaScript) thread while the solver thread waits, so timers,
+   * I/O and requests are served between callbacks. One at a time per process; until it settles,
+   * PETSc objects may be used only inside its callbacks (elsewhere they throw). Collective.
+   */
+  async solveAsync(x?: Vec): Promise<TaoResult> {
+    if (x !== undefined) this.setSolution(x);
+    let s: NativeTaoStatus;
+    try {
+      s = await this.handle.solveAsync();
+    } catch (e) {
+      throw redeliverInterrupt(e);
+    }
+    return { ...s, iterations: s.iteration, converged: s.reason > 0, counts: this.handle.getCounts() };
+  }
+
+  /**
    * Ends the running solve at its next iteration boundary, with reason CONVERGED_USER: call it
    * from a monitor or a callback of this solve (a budget reached, a target met). Under mpirun,
    * call it on every rank at the same iteration, as every rank must stop together.

@@ -364,6 +364,7 @@ export class Solver {
   private checkpointPath?: string;
   private resumePath?: string;
   private resumeFrom?: Checkpoint;
+  private asyncRunning = false;
 
   constructor(readonly fn: ObjectiveFunction, opts: SolverOptions = {}) {
     this.opts = opts;
@@ -820,6 +821,25 @@ export class Solver {
    * get every run's records and are closed by destroy(). Leaves the result in the model.
    */
   solve(): TrainResult {
+    return this.run(false) as TrainResult;
+  }
+
+  /**
+   * solve() without blocking Node's event loop (Tao.solveAsync): timers fire and requests are
+   * answered while it runs; the callbacks (model, loss, monitor) still run on this thread. The
+   * same result, options and records as solve(); `signal` (in SolverOptions) stops it at the next
+   * iteration boundary. One at a time per process; until it settles, PETSc objects may be used
+   * only inside its callbacks.
+   */
+  solveAsync(): Promise<TrainResult> {
+    try {
+      return this.run(true) as Promise<TrainResult>;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private run(async: boolean): TrainResult | Promise<TrainResult> {
     if (this.destroyed) throw new Error('petscml: Solver.solve: this solver was destroyed');
     const fn = this.fn as ObjectiveFunction & WithModel;
     const test = this.opts.test;
@@ -862,6 +882,12 @@ export class Solver {
     const emit = (r: RunRecord): void => {
       for (const s of sinks) s.write(r);
       this.opts.monitor?.(r);
+    };
+    type Outcome = { status?: TaoResult; stopped?: InterruptedError };
+    let deferCleanup = false;
+    const cleanup = () => {
+      if (!this.tao.destroyed) this.tao.setMonitor(null);
+      log?.close();
     };
     try {
       if (this.solves++ > 0 || resumed) {
@@ -949,9 +975,7 @@ export class Solver {
           if (ksp) ksp.setTolerances({ rtol: forcing.next(this.tao.status.gnorm) });
         });
       }
-      let status!: TaoResult;
-      let stopped: unknown;
-      this.scope.run(() => {
+      const start = () => {
         header = {
           type: 'header', solver: this.label, taoType: this.tao.type ?? '', prefix: this.prefix, hessian: this.hessian,
           parameters: this.fn.size, samples: this.samples, batchesPerEpoch: this.batchesPerEpoch,
@@ -962,74 +986,96 @@ export class Solver {
           ...(resumed ? { resumed: { from: this.resumePath!, iteration: k0 } } : {}),
         };
         emit(header);
-        try {
-          status = this.tao.solve();
-        } catch (e) {
-          if (!(e instanceof InterruptedError)) throw e;
-          stopped = e;
+      };
+      const interrupted = (e: unknown): Outcome => {
+        if (!(e instanceof InterruptedError)) throw e;
+        return { stopped: e };
+      };
+      const finish = (outcome: Outcome): TrainResult => {
+        const stopped = outcome.stopped;
+        if (stopped !== undefined) {
+          // Interrupted (SIGINT, SIGTERM) at a callback boundary: what the last completed
+          // iteration left is kept, and the log says how the run ended.
+          const e = stopped;
+          const at = ckpt?.writeLast();
+          const last = records[records.length - 1];
+          const summary: SummaryRecord = {
+            type: 'summary', iterations: last?.iteration ?? k0, epochs: last?.epoch ?? warmEpochs + k0 / this.batchesPerEpoch,
+            loss: last?.loss ?? NaN, minLoss: Math.min(runMin, last?.trainLoss ?? Infinity), gradNorm: last?.gradNorm ?? NaN,
+            testMetric: lastMetric, minTestMetric: runMinMetric, oracleCalls: last?.oracleCalls ?? offsets?.oracle ?? 0,
+            counts: last?.counts ?? zeroCounts(), time: (offsets?.time ?? 0) + (performance.now() - t0) / 1000,
+            reason: 'INTERRUPTED', converged: false,
+          };
+          const why = explainStop('INTERRUPTED', { iterations: summary.iterations, signal: e.signal, checkpoint: at });
+          summary.explanation = why.explanation;
+          if (why.hint) summary.hint = why.hint;
+          emit(summary);
+          throw e;
         }
-      });
-      if (stopped !== undefined) {
-        // Interrupted (SIGINT, SIGTERM) at a callback boundary: what the last completed
-        // iteration left is kept, and the log says how the run ended.
-        const e = stopped as InterruptedError;
-        const at = ckpt?.writeLast();
-        const last = records[records.length - 1];
+        const status = outcome.status!;
+        const time = (offsets?.time ?? 0) + (performance.now() - t0) / 1000;
+        const x = this.fullParameters();
+        fn.setParameters?.(x);
+        const c = this.tao.counts;
+        const oracleCalls = (offsets?.oracle ?? warmCalls) + (fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c));
+        // The loss of the whole training set: TAO's last f with full batches.
+        const loss = this.batchesPerEpoch > 1 ? this.datasetLoss(x) : status.f;
+        const finalMetric = test ? fn.evaluate!(x, test.data, metric) : null;
+        if (test && records.length && records[records.length - 1].testMetric === null) lastMetric = finalMetric;
+        const metrics = [...records.map((r) => r.testMetric), runMinMetric].filter((m): m is number => m !== null);
+        if (finalMetric !== null) metrics.push(finalMetric);
+        const iterations = k0 + status.iterations;
+        const userStop = status.reasonName === 'CONVERGED_USER';
         const summary: SummaryRecord = {
-          type: 'summary', iterations: last?.iteration ?? k0, epochs: last?.epoch ?? warmEpochs + k0 / this.batchesPerEpoch,
-          loss: last?.loss ?? NaN, minLoss: Math.min(runMin, last?.trainLoss ?? Infinity), gradNorm: last?.gradNorm ?? NaN,
-          testMetric: lastMetric, minTestMetric: runMinMetric, oracleCalls: last?.oracleCalls ?? offsets?.oracle ?? 0,
-          counts: last?.counts ?? zeroCounts(), time: (offsets?.time ?? 0) + (performance.now() - t0) / 1000,
-          reason: 'INTERRUPTED', converged: false,
+          type: 'summary', iterations, epochs: warmEpochs + iterations / this.batchesPerEpoch, loss,
+          minLoss: Math.min(loss, runMin, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
+          testMetric: finalMetric ?? lastMetric, minTestMetric: metrics.length ? Math.min(...metrics) : null,
+          oracleCalls, counts: addCounts(this.counts(c), offsets?.counts ?? zeroCounts()), time,
+          ...(overBudget && userStop ? { reason: 'ORACLE_BUDGET', converged: false }
+            : aborted && userStop ? { reason: 'ABORTED', converged: false }
+            : { reason: status.reasonName, converged: status.converged }),
         };
-        const why = explainStop('INTERRUPTED', { iterations: summary.iterations, signal: e.signal, checkpoint: at });
+        const at = ckpt?.writeLast();
+        const why = explainStop(summary.reason, {
+          taoType: this.tao.type ?? undefined, iterations, budget,
+          epochs: this.planned.origin.get(this.prefix + 'tao_max_it')?.source === 'epochs' ? this.opts.epochs : undefined,
+          oracleCalls, gradNorm: status.gnorm, firstOrder: this.planned.firstOrder,
+          recentLosses: recent.slice(-3), checkpoint: at,
+        });
         summary.explanation = why.explanation;
         if (why.hint) summary.hint = why.hint;
         emit(summary);
-        throw e;
-      }
-      const time = (offsets?.time ?? 0) + (performance.now() - t0) / 1000;
-      const x = this.fullParameters();
-      fn.setParameters?.(x);
-      const c = this.tao.counts;
-      const oracleCalls = (offsets?.oracle ?? warmCalls) + (fn.counts ? fn.counts.oracleCalls - oracle0 : this.oracleFromCounts(c));
-      // The loss of the whole training set: TAO's last f with full batches.
-      const loss = this.batchesPerEpoch > 1 ? this.datasetLoss(x) : status.f;
-      const finalMetric = test ? fn.evaluate!(x, test.data, metric) : null;
-      if (test && records.length && records[records.length - 1].testMetric === null) lastMetric = finalMetric;
-      const metrics = [...records.map((r) => r.testMetric), runMinMetric].filter((m): m is number => m !== null);
-      if (finalMetric !== null) metrics.push(finalMetric);
-      const iterations = k0 + status.iterations;
-      const userStop = status.reasonName === 'CONVERGED_USER';
-      const summary: SummaryRecord = {
-        type: 'summary', iterations, epochs: warmEpochs + iterations / this.batchesPerEpoch, loss,
-        minLoss: Math.min(loss, runMin, ...records.map((r) => r.trainLoss ?? Infinity)), gradNorm: status.gnorm,
-        testMetric: finalMetric ?? lastMetric, minTestMetric: metrics.length ? Math.min(...metrics) : null,
-        oracleCalls, counts: addCounts(this.counts(c), offsets?.counts ?? zeroCounts()), time,
-        ...(overBudget && userStop ? { reason: 'ORACLE_BUDGET', converged: false }
-          : aborted && userStop ? { reason: 'ABORTED', converged: false }
-          : { reason: status.reasonName, converged: status.converged }),
+        return { x, status: { ...status, iterations, iteration: iterations }, summary, header, records };
       };
-      const at = ckpt?.writeLast();
-      const why = explainStop(summary.reason, {
-        taoType: this.tao.type ?? undefined, iterations, budget,
-        epochs: this.planned.origin.get(this.prefix + 'tao_max_it')?.source === 'epochs' ? this.opts.epochs : undefined,
-        oracleCalls, gradNorm: status.gnorm, firstOrder: this.planned.firstOrder,
-        recentLosses: recent.slice(-3), checkpoint: at,
+      if (async) {
+        // The promise cleans up when it settles, not the finally below.
+        deferCleanup = true;
+        this.asyncRunning = true;
+        return this.scope.runAsync(async (): Promise<Outcome> => {
+          start();
+          return this.tao.solveAsync().then((st): Outcome => ({ status: st }), interrupted);
+        }).finally(() => {
+          this.asyncRunning = false;
+        }).then(finish).finally(cleanup);
+      }
+      const outcome = this.scope.run((): Outcome => {
+        start();
+        try {
+          return { status: this.tao.solve() };
+        } catch (e) {
+          return interrupted(e);
+        }
       });
-      summary.explanation = why.explanation;
-      if (why.hint) summary.hint = why.hint;
-      emit(summary);
-      return { x, status: { ...status, iterations, iteration: iterations }, summary, header, records };
+      return finish(outcome);
     } finally {
-      if (!this.tao.destroyed) this.tao.setMonitor(null);
-      log?.close();
+      if (!deferCleanup) cleanup();
     }
   }
 
   /** Frees the solver, its Hessian operator and its sinks (collective). Idempotent. */
   destroy(): void {
     if (this.destroyed) return;
+    if (this.asyncRunning) throw new Error('petscml: Solver.destroy: cannot destroy this solver while its solveAsync() runs (await it first)');
     this.destroyed = true;
     forgetLive({ prefix: this.prefix, id: this.liveId });
     collected.unregister(this);

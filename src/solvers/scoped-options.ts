@@ -49,11 +49,43 @@ export class ScopedOptions {
 
   /** Runs f with the entries in the database; restores the database whatever f does. */
   run<T>(f: () => T): T {
+    const leave = this.enter();
+    try {
+      return f();
+    } finally {
+      leave();
+    }
+  }
+
+  /** run() for an asynchronous f: the entries stay in the database until its promise settles. */
+  async runAsync<T>(f: () => Promise<T>): Promise<T> {
+    const leave = this.enter();
+    try {
+      return await f();
+    } finally {
+      leave();
+    }
+  }
+
+  /** Puts the entries in the database; the returned function restores it. */
+  private enter(): () => void {
     const o = petsc().options;
     const restore: [string, string | null | undefined][] = [];
     const hidden: [string, string][] = [];
     const active = new Set<string>();
     const outer = this.active;
+    const leave = () => {
+      this.active = outer;
+      for (let i = restore.length - 1; i >= 0; i--) {
+        const [name, prev] = restore[i];
+        if (prev === undefined) o.clearValue(`-${name}`);
+        else o.setValue(`-${name}`, prev === '' ? null : prev);
+        const n = (held.get(name) ?? 1) - 1;
+        if (n > 0) held.set(name, n);
+        else held.delete(name);
+      }
+      for (const [name, v] of hidden) o.setValue(`-${name}`, v === '' ? null : v);
+    };
     try {
       // A run nested in another solver's callback must not see that solver's settings either.
       const mine = new Set(this.entries.map((e) => e.name));
@@ -74,18 +106,10 @@ export class ScopedOptions {
         active.add(e.name);
       }
       this.active = active;
-      return f();
-    } finally {
-      this.active = outer;
-      for (let i = restore.length - 1; i >= 0; i--) {
-        const [name, prev] = restore[i];
-        if (prev === undefined) o.clearValue(`-${name}`);
-        else o.setValue(`-${name}`, prev === '' ? null : prev);
-        const n = (held.get(name) ?? 1) - 1;
-        if (n > 0) held.set(name, n);
-        else held.delete(name);
-      }
-      for (const [name, v] of hidden) o.setValue(`-${name}`, v === '' ? null : v);
+    } catch (e) {
+      leave();
+      throw e;
     }
+    return leave;
   }
 }
