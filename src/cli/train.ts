@@ -42,9 +42,10 @@ Options:
   --precision P       float32 (default) or float64: model, loss, gradient and Hessian products
                       in double, on the native engine's petscml-float64 backend
   --out DIR           where logs, the summary and the figure go (default runs/darcy)
-  --checkpoint DIR    write DIR/<preset>.ckpt every epoch (see --checkpoint-every), at the end
-                      of each solver's run and on Ctrl-C, to continue it with --resume
-  --checkpoint-every N  iterations between checkpoints (default: one epoch)
+  --checkpoint DIR    write DIR/<preset>.ckpt every epoch, at least 10 iterations apart (see
+                      --checkpoint-every), at the end of each solver's run and on Ctrl-C, to
+                      continue it with --resume
+  --checkpoint-every N  iterations between checkpoints
   --resume            continue each solver from its checkpoint in the --checkpoint DIR (logs
                       are appended to; a solver without a checkpoint starts afresh)
   --no-plot           do not draw the figure

@@ -103,17 +103,20 @@ export interface SolverOptions {
    */
   sharePrefix?: boolean;
   /**
-   * Writes a checkpoint to `path` every `every` iterations (default: once per epoch), at the end
+   * Writes a checkpoint to `path` every `every` iterations (default: once per epoch, and at least
+   * 10 iterations apart), at the end
    * of the run and when a signal interrupts it: parameters, solver state (adam/adamw/sgd moments
    * and step; the trust radius; the L-BFGS history as points to replay), the forcing term,
    * counters and the log position. Atomic: a kill at any instant leaves the last one valid.
    *
    * `lmvmPoints` (lmvm, and nls/ntr with the L-BFGS preconditioner): how many of the points the
-   * L-BFGS matrix was updated with are kept, default its history size + 1, which restores its
-   * (s, y) pairs exactly. TAO's diagonal scaling of that matrix depends on every point since the
-   * matrix was last reset: a resumed run reproduces the uninterrupted one bit for bit only while
-   * that count is at most `lmvmPoints`; beyond it the pairs are the same and the scaling is rebuilt
-   * from the kept points (the README gives the measured difference). Each point costs 2 x size doubles.
+   * L-BFGS matrix was updated with are kept and replayed on resume. TAO's diagonal scaling of that
+   * matrix depends on every point since the matrix was last reset: a resumed run reproduces the
+   * uninterrupted one bit for bit while that count is at most `lmvmPoints`; beyond it the (s, y)
+   * pairs are still the same (with at least history + 1 points) but the scaling is rebuilt from the
+   * kept points, and a trust-region run then drifts (the README gives the measured difference).
+   * Each point costs 2 x size doubles, in memory and in the file. Default: all points up to 64 MiB
+   * of them (at most 1000), and at least the history + 1.
    */
   checkpoint?: { path: string; every?: number; lmvmPoints?: number };
   /**
@@ -691,7 +694,9 @@ export class Solver {
       localX: () => this.x!.withArray((a) => Float64Array.from(a)),
       range: () => this.x!.ownershipRange,
       identity: () => this.scope.run(() => this.identity()),
-      every: this.opts.checkpoint?.every ?? this.batchesPerEpoch,
+      // Once per epoch, and at least 10 iterations apart: a checkpoint of the reference MLP costs
+      // 1-3 f+g (bench/long-runs.js), and an interrupt writes the last iteration's state anyway.
+      every: this.opts.checkpoint?.every ?? Math.max(10, this.batchesPerEpoch),
       lmvmPoints: this.opts.checkpoint?.lmvmPoints,
       lmvmHistory: () => {
         const o = this.scope.run(() => this.effectiveOptions());
@@ -1135,6 +1140,15 @@ function agreedFlag(flag: boolean): boolean {
   return comm().size > 1 ? allreduce([flag ? 1 : 0], 'max')[0] > 0 : flag;
 }
 
+/**
+ * Points of the L-BFGS matrix a checkpoint keeps by default: all of them since its last reset (so
+ * that a resumed run is the same run, TAO's diagonal scaling included) up to 64 MiB of them, and
+ * never fewer than the history + 1 (which restores the (s, y) pairs themselves).
+ */
+export function defaultLmvmPoints(history: number, size: number): number {
+  return Math.max(history + 1, Math.min(1000, Math.floor((64 * 2 ** 20) / (16 * size))));
+}
+
 /** What a CheckpointWriter needs of its solver. */
 interface CheckpointHost {
   tao: Tao;
@@ -1189,7 +1203,7 @@ class CheckpointWriter {
     this.prevStatus = undefined;
     this.trustRegion = this.host.tao.type === 'ntr';
     const lmvm = this.host.tao.lmvmUpdateCount >= 0;
-    this.ringCap = lmvm ? this.host.lmvmPoints ?? this.host.lmvmHistory() + 1 : 0;
+    this.ringCap = lmvm ? this.host.lmvmPoints ?? defaultLmvmPoints(this.host.lmvmHistory(), this.host.size) : 0;
     this.ring = [];
     const n = resumed?.state.lmvmPoints ?? 0;
     this.replayed = lmvm ? n : 0;

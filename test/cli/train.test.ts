@@ -132,6 +132,8 @@ describe('petscml train', () => {
       [['train', '--precision', 'half'], /--precision must be float32 or float64, got 'half'/],
       [['train', '--precision', 'float64', '--backend', 'wasm'], /--precision float64 runs on the petscml-float64 backend \(tfjs has no float64\), not on --backend wasm/],
       [['train', '--budget', '0'], /--budget must be an integer in \[1, 2147483647\], got '0'/],
+      [['train', '--resume'], /--resume needs --checkpoint DIR/],
+      [['train', '--checkpoint-every', '5'], /--checkpoint-every needs --checkpoint DIR/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [[], /Usage: petscml <command>/],
     ];
@@ -142,6 +144,43 @@ describe('petscml train', () => {
       expect(r.err).not.toMatch(/\n\s+at /);
     }
   });
+
+  it('Ctrl-C writes checkpoints and exits 130; --resume finishes with the logs of a run never stopped', async () => {
+    const args = ['train', '--solvers', 'adam,lbfgs', '--epochs', 'adam=150,lbfgs=20', '--train', '128', '--test', '16', '--hidden', '16',
+      '--batch-size', '16', '--backend', 'cpu', '--no-plot'];
+    const ref = path.join(dir, 'ref'), cut = path.join(dir, 'cut'), ck = path.join(dir, 'cut-ck');
+    expect(run([...args, '--out', ref]).code).toBe(0);
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [cli, ...args, '--out', cut, '--checkpoint', ck], { cwd: root, env: { ...process.env, CI: '1' } });
+    let out = '';
+    const code = await new Promise<number | null>((resolve) => {
+      // CI progress lines name the iteration: interrupt Adam in its first half.
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      let sent = false; // once: a second Ctrl-C ends the process at once
+      child.stderr.on('data', (d) => {
+        out += d;
+        if (!sent && /Adam\s+it\s+(2\d\d|3\d\d)/.test(out)) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(code).toBe(130);
+    expect(out).toMatch(/Adam interrupted by SIGINT; .*run the same command with --resume/);
+    expect(readLog(path.join(cut, 'adam.jsonl')).summary?.reason).toBe('INTERRUPTED');
+    const r = run([...args, '--out', cut, '--checkpoint', ck, '--resume']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Adam: resuming from/);
+    expect(r.out).toMatch(/L-BFGS: no checkpoint .*, starting it afresh/);
+    for (const name of ['adam', 'lbfgs']) {
+      const a = readLog(path.join(ref, `${name}.jsonl`)), b = readLog(path.join(cut, `${name}.jsonl`));
+      const strip = (l: typeof a) => JSON.stringify([...l.iterations, l.summary].map((x) => ({ ...x, time: 0 })));
+      expect(strip(b), name).toBe(strip(a));
+    }
+  }, 120_000);
 
   it('prints help and the presets', () => {
     const h = run(['train', '--help']);

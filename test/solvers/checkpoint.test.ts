@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createSolver, createTfjsFunction, initBackend, type RunRecord, type SolverOptions } from '../../src';
 import { readCheckpoint } from '../../src/solvers/checkpoint';
+import { defaultLmvmPoints } from '../../src/solvers/create';
 
 const fixture = path.resolve(__dirname, '../fixtures/checkpoint.js');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'pml-ckpt-'));
@@ -136,7 +137,7 @@ describe('in process', () => {
     return { dir, b, c, a: readLog(path.join(dir, 'a.jsonl')), resumed: readLog(path.join(dir, 'b.jsonl')) };
   }
 
-  it.each([['sgd', undefined], ['adamw', undefined], ['ls-gn', 64], ['tr', 64]] as const)(
+  it.each([['sgd', undefined], ['adamw', undefined], ['ls-gn', undefined], ['tr', undefined], ['tr-gn', 6]] as const)(
     '%s: aborted, then resumed: the same records and summary', async (preset, lmvmPoints) => {
       const { b, c, a, resumed } = await abortAndResume({ preset, epochs: 12 }, 7, lmvmPoints);
       expect(b.summary.reason).toBe('ABORTED');
@@ -146,8 +147,21 @@ describe('in process', () => {
       const at = c.header.resumed!.iteration;
       expect(preset === 'tr' ? [6, 7] : [7]).toContain(at);
       expect(c.records[0].iteration).toBe(at);
-      expect(logDiff(a, resumed)).toEqual([]);
+      if (lmvmPoints === undefined) expect(logDiff(a, resumed)).toEqual([]);
+      else {
+        // Fewer points than the matrix has seen: the same pairs, another diagonal scaling. The
+        // resumed run starts at the same point and then goes its own way (README, long runs).
+        const at = a.filter((r) => r.type === 'iteration' && r.iteration === c.records[0].iteration).pop();
+        expect(c.records[0].loss).toBe(at?.loss); // the same parameters
+        expect(logDiff(a, resumed).length).toBeGreaterThan(0); // 7 points seen, 6 kept
+      }
     });
+
+  it('keeps every L-BFGS point by default up to 64 MiB, never fewer than the history + 1', () => {
+    expect(defaultLmvmPoints(10, 33)).toBe(1000);
+    expect(defaultLmvmPoints(10, 98_880)).toBe(42);
+    expect(defaultLmvmPoints(5, 10_000_000)).toBe(6);
+  });
 
   it('a resumed run may be given more epochs: it goes on where the first one ended', async () => {
     const dir = tmp();
