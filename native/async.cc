@@ -71,6 +71,12 @@ void CallJs(napi_env env, napi_value, void *, void *data) {
   g_marshalled++;
   PetscErrorCode r = item->fn();
   g_marshalled--;
+  // The callbacks stash their exceptions; one left pending here would reach Node as uncaught.
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    StashException(Napi::Env(env));
+    if (!r) r = PETSC_ERR_USER;
+  }
   Finish(item, r);
 }
 
