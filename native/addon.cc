@@ -272,7 +272,18 @@ std::vector<PetscObject> g_dead;
 
 void Bury(PetscObject o) { g_dead.push_back(o); }
 
+napi_env g_externalEnv = nullptr;
+int64_t g_buriedExternal = 0;
+void BuryExternal(napi_env env, int64_t bytes) {
+  g_externalEnv = env;
+  g_buriedExternal += bytes;
+}
+
 void BuryDead() {
+  if (g_buriedExternal && g_externalEnv && EnvAlive()) {
+    int64_t now = 0;
+    if (napi_adjust_external_memory(g_externalEnv, -g_buriedExternal, &now) == napi_ok) g_buriedExternal = 0;
+  }
   if (g_dead.empty() || CallbackDepth() > 0 || !PetscIsLive()) return;
   std::vector<PetscObject> dead;
   dead.swap(g_dead); // a destroy may collect more

@@ -82,6 +82,7 @@ public:
     CollectGarbage(comm);
     auto d = [](PetscInt v) { return v < 0 ? PETSC_DECIDE : v; };
     PML_CHECK(env, MatCreateShell(comm, d(sz[1]), d(sz[2]), d(sz[3]), d(sz[4]), nullptr, &h_), );
+    SetExternal(env, 3 * kObjectBytes); // measured: 5.7 KB with one callback
     Closures *c = ClosuresOf(reinterpret_cast<PetscObject>(h_), true);
     c->env = env;
     PML_CHECK(env, MatShellSetOperation(h_, MATOP_MULT, (void (*)(void))ShellMult), );

@@ -292,6 +292,7 @@ public:
     Napi::Env env = info.Env();
     PML_CHECK(env, TaoCreate(CommFrom(info[0]), &h_), );
     ClosuresOf(reinterpret_cast<PetscObject>(h_), true)->env = env;
+    SetExternal(env, 10 * kObjectBytes); // measured: 21 KB for a new lmvm Tao
   }
 
 private:
@@ -566,8 +567,17 @@ private:
       if (ierr && ksp) ResetAfterFailedSolve(ksp);
       c->inSolve = false;
     }
+    ReportSolvedMemory(env);
     PML_CHECK_CODE(env, ierr, env.Undefined());
     return GetStatus(info);
+  }
+  // Set up, a Tao holds its work vectors: measured 100 KB for lmvm on 49 parameters, about 10
+  // objects plus 40 vectors of the solution's length.
+  void ReportSolvedMemory(napi_env env) {
+    Vec X = nullptr;
+    PetscInt nl = 0;
+    if (TaoGetSolution(h_, &X) || !X || VecGetLocalSize(X, &nl)) return;
+    SetExternal(env, 10 * kObjectBytes + 40 * (kObjectBytes + 8 * (int64_t)nl));
   }
   // What a running solveAsync holds until it ends, on the JavaScript thread: the callback scope
   // (cached views), the signal handlers, and the objects it uses (which may not be destroyed).
@@ -619,6 +629,7 @@ private:
     c->inSolve = true;
     pml::ResetErrorRecord();
     Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+    ReportSolvedMemory(env);
     bool started = StartAsync(env, [tao] { return TaoSolve(tao); }, [tao, c, ksp, hold, deferred](napi_env e, PetscErrorCode ierr) {
       Napi::Env env(e);
       if (ierr && ksp) ResetAfterFailedSolve(ksp);

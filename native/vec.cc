@@ -56,6 +56,9 @@ public:
     PML_CHECK(env, VecCreate(comm, &h_), );
     PML_CHECK(env, VecSetSizes(h_, n < 0 ? PETSC_DECIDE : n, N < 0 ? PETSC_DECIDE : N), );
     PML_CHECK(env, VecSetFromOptions(h_), );
+    PetscInt nl = 0;
+    VecGetLocalSize(h_, &nl);
+    SetExternal(env, kObjectBytes + 8 * (int64_t)nl);
   }
 
 private:
