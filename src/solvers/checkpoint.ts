@@ -202,3 +202,46 @@ export function checkIdentity(file: string, saved: CheckpointIdentity, now: Chec
     throw new Error(`petscml: cannot resume from ${file}: it is a checkpoint of another run (${diffs.join('; ')})`);
   }
 }
+
+/**
+ * Throws unless every array and number the resumed solve will use is there and in range: a
+ * description edited by hand (or by another version) must fail here, by name, not deep in a solve.
+ */
+export function checkContents(file: string, c: Checkpoint, size: number): void {
+  const bad = (why: string) => new Error(`petscml: ${file} is not a usable petscml checkpoint: ${why}`);
+  const need = (name: string) => {
+    const a = c.arrays[name];
+    if (!a) throw bad(`it has no array '${name}'`);
+    if (a.length !== size) throw bad(`its array '${name}' has ${a.length} values, the function has ${size} parameters`);
+    const i = a.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) throw bad(`its array '${name}' holds ${a[i]} at ${i}`);
+  };
+  const count = (what: string, v: unknown) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(`${what} is ${JSON.stringify(v)}, not a count`);
+  };
+  const p = c.progress;
+  count('progress.iteration', p.iteration);
+  if (typeof p.oracleCalls !== 'number' || !(p.oracleCalls >= 0)) throw bad(`progress.oracleCalls is ${JSON.stringify(p.oracleCalls)}`);
+  if (typeof p.time !== 'number' || !(p.time >= 0)) throw bad(`progress.time is ${JSON.stringify(p.time)}`);
+  if (p.logOffset !== null) count('progress.logOffset', p.logOffset);
+  need('x');
+  const fo = c.state.firstOrder;
+  if (fo) {
+    count('state.firstOrder.step', fo.step);
+    for (const k of ['power1', 'power2'] as const) {
+      if (typeof fo[k] !== 'number' || !(fo[k] >= 0 && fo[k] <= 1)) throw bad(`state.firstOrder.${k} is ${JSON.stringify(fo[k])}, not in [0, 1]`);
+    }
+    need('m');
+    if (c.arrays.v) need('v');
+  }
+  if (c.state.trustRadius !== undefined && !(c.state.trustRadius > 0 && Number.isFinite(c.state.trustRadius))) {
+    throw bad(`state.trustRadius is ${JSON.stringify(c.state.trustRadius)}`);
+  }
+  const n = c.state.lmvmPoints ?? 0;
+  count('state.lmvmPoints', n);
+  for (let i = 0; i < n; i++) {
+    need(`lmvm.x.${i}`);
+    need(`lmvm.g.${i}`);
+  }
+}
+

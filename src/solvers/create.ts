@@ -26,7 +26,7 @@ import { checkCount, checkOptionValue, maxPetscInt } from './ranges';
 import { isHeld, ScopedOptions, type ScopedEntry } from './scoped-options';
 import { FIRST_ORDER_OPTIONS, FIRST_ORDER_TYPES, firstOrderOptionName } from './first-order';
 import { PRESETS, presetNames, type Preset, type PresetName } from './presets';
-import { checkIdentity, readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointProgress, type CheckpointSolverState } from './checkpoint';
+import { checkContents, checkIdentity, readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointIdentity, type CheckpointProgress, type CheckpointSolverState } from './checkpoint';
 
 const firstOrderTypes: ReadonlySet<string> = new Set(FIRST_ORDER_TYPES);
 
@@ -618,10 +618,9 @@ export class Solver {
     if (opts.resume !== undefined) {
       const ck = readCheckpoint(opts.resume);
       checkIdentity(opts.resume, ck.identity, this.scope.run(() => this.identity()));
-      const need = [['x', fn.size], ...(ck.state.firstOrder ? [['m', fn.size]] : [])] as const;
-      for (const [name, n] of need) {
-        if (ck.arrays[name]?.length !== n) throw new Error(`petscml: cannot resume from ${opts.resume}: its array '${name}' has ${ck.arrays[name]?.length ?? 0} values, ${n} expected`);
-      }
+      checkContents(opts.resume, ck, fn.size);
+      const moments = this.tao.type === 'sgd' ? 1 : 2;
+      if (ck.state.firstOrder && moments === 2 && !ck.arrays.v) throw new Error(`petscml: ${opts.resume} is not a usable petscml checkpoint: it has no array 'v' (${this.tao.type} keeps two moments)`);
       this.resumePath = opts.resume;
       this.resumeFrom = ck;
     }

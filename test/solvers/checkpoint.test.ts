@@ -200,6 +200,14 @@ describe('in process', () => {
     const v2 = bytes.toString('latin1').replace('PETSCML-CHECKPOINT 1', 'PETSCML-CHECKPOINT 7');
     fs.writeFileSync(path.join(dir, 'v7'), Buffer.from(v2, 'latin1'));
     expect(resume(path.join(dir, 'v7'))).toThrow(/format version 7; this petscml reads version 1/);
+    // A description edited into nonsense fails by name before any solve.
+    const edit = (from: RegExp, to: string, name: string) => {
+      fs.writeFileSync(path.join(dir, name), Buffer.from(bytes.toString('latin1').replace(from, to), 'latin1'));
+      return path.join(dir, name);
+    };
+    expect(resume(edit(/"iteration":\d+/, '"iteration":-3', 'neg'))).toThrow(/progress.iteration is -3, not a count/);
+    expect(resume(edit(/"power1":[^,]+/, '"power1":7', 'pow'))).toThrow(/state.firstOrder.power1 is 7, not in \[0, 1\]/);
+    expect(resume(edit(/"m":\{/, '"mm":{', 'nom'))).toThrow(/it has no array 'm'/);
     // Bad options.
     expect(() => createSolver(fn, { checkpoint: { path: '' } })).toThrow(/checkpoint.path/);
     expect(() => createSolver(fn, { checkpoint: { path: ck, every: 0 } })).toThrow(/checkpoint.every/);
