@@ -887,7 +887,9 @@ export class Solver {
       for (const s of sinks) s.write(r);
       this.opts.monitor?.(r);
     };
-    type Outcome = { status?: TaoResult; stopped?: InterruptedError };
+    // `rethrow`: what this rank throws once the interrupted run is recorded (another rank's interrupt
+    // reaches this one as the error naming it).
+    type Outcome = { status?: TaoResult; stopped?: InterruptedError; rethrow?: unknown };
     let deferCleanup = false;
     const cleanup = () => {
       if (!this.tao.destroyed) this.tao.setMonitor(null);
@@ -992,8 +994,14 @@ export class Solver {
         emit(header);
       };
       const interrupted = (e: unknown): Outcome => {
-        if (!(e instanceof InterruptedError)) throw e;
-        return { stopped: e };
+        if (e instanceof InterruptedError) return { stopped: e };
+        // Every rank must take the same path: the checkpoint is written collectively.
+        const m = /rank (\d+) was interrupted by (SIGINT|SIGTERM)/.exec(e instanceof Error ? e.message : '');
+        if (!m) throw e;
+        const stopped = new InterruptedError(`petscml: the solve was interrupted by ${m[2]} on rank ${m[1]}`);
+        stopped.signal = m[2];
+        stopped.rank = Number(m[1]);
+        return { stopped, rethrow: e };
       };
       const finish = (outcome: Outcome): TrainResult => {
         const stopped = outcome.stopped;
@@ -1014,7 +1022,7 @@ export class Solver {
           summary.explanation = why.explanation;
           if (why.hint) summary.hint = why.hint;
           emit(summary);
-          throw e;
+          throw outcome.rethrow ?? e;
         }
         const status = outcome.status!;
         const time = (offsets?.time ?? 0) + (performance.now() - t0) / 1000;
