@@ -523,26 +523,32 @@ private:
     }
     return "";
   }
+  // Before solve() and solveAsync(): a last agreement before any collective (a solution set on
+  // some ranks only, or of sizes that differ, fails here on every rank), buried objects freed,
+  // the evaluation counts reset. False when it threw.
+  bool BeginSolve(Napi::Env env, const char *what, Vec *X, Mat *H, Mat *P) {
+    PetscInt N = -1;
+    if (!TaoGetSolution(h_, X) && *X) VecGetSize(*X, &N);
+    TaoGetHessian(h_, H, P, nullptr, nullptr);
+    MPI_Comm comm = PetscObjectComm(reinterpret_cast<PetscObject>(h_));
+    if (!Agree(env, comm, what, {{"the solution size", (double)N}}, LayoutError(*X, *H))) return false;
+    CollectGarbage(comm);
+    Closures *c = C();
+    c->nObjective = c->nGradient = c->nObjectiveAndGradient = c->nHessian = c->nUpdate = 0;
+    if (*H) {
+      Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(*H), false);
+      if (hc) hc->nMult = 0;
+    }
+    return true;
+  }
   Napi::Value Solve(const Napi::CallbackInfo &info) {
     BuryDead();
     Napi::Env env = info.Env();
     if (!Idle(env, "solve()")) return env.Undefined();
     Closures *c = C();
-    // A last agreement before any collective: a solution set on some ranks only, or of sizes that
-    // differ, fails here on every rank.
     Vec X = nullptr;
-    PetscInt N = -1;
-    if (!TaoGetSolution(h_, &X) && X) VecGetSize(X, &N);
     Mat H = nullptr, P = nullptr;
-    TaoGetHessian(h_, &H, &P, nullptr, nullptr);
-    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Tao.solve", {{"the solution size", (double)N}}, LayoutError(X, H)))
-      return env.Undefined();
-    CollectGarbage(PetscObjectComm(reinterpret_cast<PetscObject>(h_)));
-    c->nObjective = c->nGradient = c->nObjectiveAndGradient = c->nHessian = c->nUpdate = 0;
-    if (H) {
-      Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(H), false);
-      if (hc) hc->nMult = 0;
-    }
+    if (!BeginSolve(env, "Tao.solve", &X, &H, &P)) return env.Undefined();
     PetscErrorCode ierr;
     {
       CallbackScope scope(env);
@@ -601,18 +607,8 @@ private:
     if (AsyncSolveRunning()) PML_THROW(env, "petscml: Tao.solveAsync: another solveAsync() is running (one at a time per process)", env.Undefined());
     Closures *c = C();
     Vec X = nullptr;
-    PetscInt N = -1;
-    if (!TaoGetSolution(h_, &X) && X) VecGetSize(X, &N);
     Mat H = nullptr, P = nullptr;
-    TaoGetHessian(h_, &H, &P, nullptr, nullptr);
-    if (!Agree(env, PetscObjectComm(reinterpret_cast<PetscObject>(h_)), "Tao.solveAsync", {{"the solution size", (double)N}}, LayoutError(X, H)))
-      return env.Undefined();
-    CollectGarbage(PetscObjectComm(reinterpret_cast<PetscObject>(h_)));
-    c->nObjective = c->nGradient = c->nObjectiveAndGradient = c->nHessian = c->nUpdate = 0;
-    if (H) {
-      Closures *hc = ClosuresOf(reinterpret_cast<PetscObject>(H), false);
-      if (hc) hc->nMult = 0;
-    }
+    if (!BeginSolve(env, "Tao.solveAsync", &X, &H, &P)) return env.Undefined();
     PML_CHECK(env, TaoSetUp(h_), env.Undefined());
     PML_CHECK(env, DefaultShellPC(h_), env.Undefined());
     KSP ksp = nullptr;

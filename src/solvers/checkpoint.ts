@@ -71,14 +71,8 @@ export interface Checkpoint {
   arrays: Record<string, Float64Array>;
 }
 
-interface Stored {
-  version: number;
-  written: string;
-  petscmlVersion: string;
-  label: string;
-  identity: CheckpointIdentity;
-  progress: CheckpointProgress;
-  state: CheckpointSolverState;
+/** The file's description line: the arrays by offset and length, and their checksum. */
+interface Stored extends Omit<Checkpoint, 'arrays'> {
   arrays: Record<string, { offset: number; length: number }>;
   sha256: string;
 }

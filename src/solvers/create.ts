@@ -645,11 +645,6 @@ export class Solver {
     };
   }
 
-  /** The iteration budget of the run (tao_max_it in force). */
-  private maxIterations(): number {
-    return this.tao.maxIterations;
-  }
-
   /** Options a resumed trust-region solve starts with: the checkpoint's radius, as given. */
   private resumeEntries(ck: Checkpoint): ScopedEntry[] {
     const r = ck.state.trustRadius;
@@ -915,8 +910,8 @@ export class Solver {
       const recent: number[] = [...(resumed?.progress.recentLosses ?? [])];
       let offsets: { oracle: number; time: number; counts: RecordCounts } | undefined;
       if (resumed) this.restoreState(resumed, forcing);
-      const maxIt = this.maxIterations();
-      if (resumed) this.tao.maxIterations = Math.max(0, maxIt - k0);
+      // The run's iteration budget (tao_max_it in force) counts the checkpoint's iterations too.
+      if (resumed) this.tao.maxIterations = Math.max(0, this.tao.maxIterations - k0);
       ckpt?.start(resumed);
       const t0 = performance.now();
       let header!: HeaderRecord;
@@ -1243,7 +1238,7 @@ class CheckpointWriter {
     let g: Float64Array | undefined;
     if (this.ringCap > 0) {
       const held = this.first ? this.replayed : tao.lmvmUpdateCount + 1;
-      lmvm = this.ring.slice(-Math.min(held, this.ring.length, this.ringCap)).filter(() => held > 0);
+      lmvm = held > 0 ? this.ring.slice(-Math.min(held, this.ringCap)) : [];
       g = tao.gradientArray() ?? undefined;
     }
     this.first = false;
