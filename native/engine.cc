@@ -4,6 +4,7 @@
 // are validated in TypeScript, which knows the kernel's name; here only the array kinds and
 // lengths are checked again, because a wrong length would read or write out of bounds.
 #include "common.h"
+#include "pool.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +13,8 @@
 #include <new>
 #include <type_traits>
 #include <cstring>
+#include <cstdlib>
+#include <sched.h>
 #include <string>
 #include <vector>
 
@@ -69,37 +72,39 @@ bool SameKind(Napi::Env env, const char *kernel, std::initializer_list<const Arr
 
 size_t Int(const Napi::Value &v) { return static_cast<size_t>(v.As<Napi::Number>().Int64Value()); }
 
-// OpenBLAS's thread count around one product: products under ~32 MFLOP run on one thread. OpenBLAS
-// threads them from ~1 MFLOP, and between kernels its threads go to sleep: waking them cost a
-// [1000, 64] x [64, 64] product 0.3 ms in a Gauss-Newton product instead of 0.12 ms.
+// OpenBLAS runs on one thread; the engine's own threads (pool.h) split the work instead.
 using SetThreadsFn = void (*)(int);
-using GetThreadsFn = int (*)();
 SetThreadsFn BlasSetThreads() {
   static SetThreadsFn f = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   return f;
 }
-GetThreadsFn BlasGetThreads() {
-  static GetThreadsFn f = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  return f;
-}
-int g_blasThreads = 0; // what the user or setThreads chose; 0 until first read
 
-struct ThreadsFor {
-  bool changed = false;
-  explicit ThreadsFor(double flops) {
-    SetThreadsFn set = BlasSetThreads();
-    GetThreadsFn get = BlasGetThreads();
-    if (!set || !get) return;
-    if (g_blasThreads == 0) g_blasThreads = get();
-    if (flops < 32e6 && g_blasThreads > 1) {
-      set(1);
-      changed = true;
-    }
-  }
-  ~ThreadsFor() {
-    if (changed) BlasSetThreads()(g_blasThreads);
-  }
-};
+// Work below these sizes runs on the calling thread: handing a part to a spinning helper costs
+// ~1-3 us, waking a sleeping one ~50 us.
+constexpr double kParallelFlops = 2e6;
+constexpr size_t kParallelElems = 16384;
+// A product is split by rows of C on multiples of this. OpenBLAS's row-major gemm is a
+// column-major one on the transposes, stepped through our rows in small blocks with edge kernels
+// at the end: a part that starts on a multiple of 12 gets the same kernel calls, so the same bits,
+// as those rows get in the whole product (measured for sgemm and dgemm with every kernel family
+// this Zen 3 runs: Zen/Haswell 12, Core2 and Barcelona 4, Sandybridge 1). Splits at other rows,
+// or by columns (at any alignment up to 96 on Haswell), change the last bits of some elements, and
+// would make results depend on the thread count.
+constexpr size_t kRowTile = 12;
+
+// [begin, end) of part i of n over `total` items, boundaries on multiples of `align`.
+inline void Span(size_t total, int i, int n, size_t align, size_t *b, size_t *e) {
+  size_t blocks = (total + align - 1) / align;
+  size_t b0 = blocks * i / n, b1 = blocks * (i + 1) / n;
+  *b = std::min(total, b0 * align);
+  *e = std::min(total, b1 * align);
+}
+
+inline int PartsFor(double work, double threshold) {
+  int t = Pool::Get().Threads();
+  if (t <= 1 || work < threshold) return 1;
+  return std::max(1, std::min(t, static_cast<int>(work / (threshold / 2))));
+}
 
 // A JS array of sizes, strides or axes.
 std::vector<size_t> Sizes(const Napi::Value &v) {
@@ -121,20 +126,46 @@ Napi::Value MatMul(const Napi::CallbackInfo &info) {
       !Take(env, info[2], "BatchMatMul", "out", batch * m * n, &c) || !SameKind(env, "BatchMatMul", {&a, &b, &c}))
     return env.Undefined();
   if (m == 0 || n == 0) return env.Undefined();
-  ThreadsFor threads(2.0 * static_cast<double>(m) * n * k);
-  for (size_t i = 0; i < batch; i++) {
+  const int lda = static_cast<int>(ta ? m : k), ldb = static_cast<int>(tb ? k : n);
+  // One product C[rows r0:r1, cols c0:c1] of batch item i, on the calling thread.
+  auto product = [&](size_t i, size_t r0, size_t r1, size_t c0, size_t c1) {
+    if (r0 >= r1 || c0 >= c1) return;
     size_t ia = ba == 1 ? 0 : i, ib = bb == 1 ? 0 : i;
-    int lda = static_cast<int>(ta ? m : k), ldb = static_cast<int>(tb ? k : n);
+    // Rows of op(A) and columns of op(B), wherever transposition put them in memory.
+    size_t aOff = ia * m * k + (ta ? r0 : r0 * k), bOff = ib * k * n + (tb ? c0 * k : c0), cOff = i * m * n + r0 * n + c0;
+    int mm = static_cast<int>(r1 - r0), nn = static_cast<int>(c1 - c0);
     if (c.f64) {
-      double *C = static_cast<double *>(c.data) + i * m * n;
-      if (k == 0) { std::memset(C, 0, sizeof(double) * m * n); continue; }
-      cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0,
-                  static_cast<double *>(a.data) + ia * m * k, lda, static_cast<double *>(b.data) + ib * k * n, ldb, 0.0, C, (int)n);
+      double *C = static_cast<double *>(c.data) + cOff;
+      if (k == 0) { for (size_t r = r0; r < r1; r++) std::fill(C + (r - r0) * n, C + (r - r0) * n + nn, 0.0); return; }
+      cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, mm, nn, (int)k, 1.0,
+                  static_cast<double *>(a.data) + aOff, lda, static_cast<double *>(b.data) + bOff, ldb, 0.0, C, (int)n);
     } else {
-      float *C = static_cast<float *>(c.data) + i * m * n;
-      if (k == 0) { std::memset(C, 0, sizeof(float) * m * n); continue; }
-      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
-                  static_cast<float *>(a.data) + ia * m * k, lda, static_cast<float *>(b.data) + ib * k * n, ldb, 0.0f, C, (int)n);
+      float *C = static_cast<float *>(c.data) + cOff;
+      if (k == 0) { for (size_t r = r0; r < r1; r++) std::fill(C + (r - r0) * n, C + (r - r0) * n + nn, 0.0f); return; }
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, mm, nn, (int)k, 1.0f,
+                  static_cast<float *>(a.data) + aOff, lda, static_cast<float *>(b.data) + bOff, ldb, 0.0f, C, (int)n);
+    }
+  };
+  int parts = PartsFor(2.0 * static_cast<double>(batch) * m * n * std::max<size_t>(k, 1), kParallelFlops);
+  if (parts == 1) {
+    for (size_t i = 0; i < batch; i++) product(i, 0, m, 0, n);
+  } else if (batch >= static_cast<size_t>(parts)) {
+    Pool::Get().For(parts, [&](int p, int np) {
+      size_t b0, b1;
+      Span(batch, p, np, 1, &b0, &b1);
+      for (size_t i = b0; i < b1; i++) product(i, 0, m, 0, n);
+    });
+  } else {
+    // A batch of a few: each part does its rows of each item. Fewer rows than two tiles: whole.
+    parts = std::min<int>(parts, static_cast<int>(m / kRowTile));
+    if (parts <= 1) {
+      for (size_t i = 0; i < batch; i++) product(i, 0, m, 0, n);
+    } else {
+      Pool::Get().For(parts, [&](int p, int np) {
+        size_t r0, r1;
+        Span(m, p, np, kRowTile, &r0, &r1);
+        for (size_t i = 0; i < batch; i++) product(i, r0, r1, 0, n);
+      });
     }
   }
   return env.Undefined();
@@ -316,8 +347,13 @@ Napi::Value UnaryOp(const Napi::CallbackInfo &info) {
   if (op < 0 || op >= kUnaryCount) PML_THROW(env, "petscml engine: unknown unary op " + std::to_string(op), env.Undefined());
   if (!Take(env, info[1], "unary", "x", n, &x) || !Take(env, info[2], "unary", "out", n, &y) || !SameKind(env, "unary", {&x, &y}))
     return env.Undefined();
-  if (x.f64) UnaryF64(op, static_cast<double *>(x.data), static_cast<double *>(y.data), n);
-  else UnaryF32(op, static_cast<float *>(x.data), static_cast<float *>(y.data), n);
+  Pool::Get().For(PartsFor(static_cast<double>(n), kParallelElems), [&](int p, int np) {
+    size_t b, e;
+    Span(n, p, np, 64, &b, &e);
+    if (b >= e) return;
+    if (x.f64) UnaryF64(op, static_cast<double *>(x.data) + b, static_cast<double *>(y.data) + b, e - b);
+    else UnaryF32(op, static_cast<float *>(x.data) + b, static_cast<float *>(y.data) + b, e - b);
+  });
   return env.Undefined();
 }
 
@@ -341,19 +377,29 @@ template <class T> PML_INLINE T Apply2(int op, T a, T b) {
 // out[idx] = a[idx with broadcast] op b[...]: shapes of equal rank (padded with 1s in TS), strides
 // 0 on broadcast axes. The innermost axis gets the three fast cases: both contiguous, a scalar
 // operand, or a row broadcast.
+// Rows [o0, o1) of the outer index and columns [i0, i1) of the innermost axis: the parts of a
+// parallel call. `idx` has rank - 1 entries (no allocation here: helpers must not throw).
 template <class T>
 PML_INLINE void BinaryLoop(int op, const T *a, const T *b, T *out, const std::vector<size_t> &shape, const std::vector<size_t> &sa,
-                const std::vector<size_t> &sb) {
+                const std::vector<size_t> &sb, size_t o0, size_t o1, size_t i0, size_t i1, size_t *idx) {
   size_t rank = shape.size();
   size_t inner = rank ? shape[rank - 1] : 1;
   size_t ia = rank ? sa[rank - 1] : 1, ib = rank ? sb[rank - 1] : 1;
-  size_t outer = 1;
-  for (size_t d = 0; d + 1 < rank; d++) outer *= shape[d];
-  std::vector<size_t> idx(rank ? rank - 1 : 0, 0);
   size_t offA = 0, offB = 0;
-  for (size_t o = 0; o < outer; o++) {
+  // The odometer's start: o0 in the mixed radix of the axes before the innermost.
+  for (size_t d = rank - 1, rest = o0; rank >= 2 && d-- > 0;) {
+    idx[d] = rest % shape[d];
+    rest /= shape[d];
+    offA += idx[d] * sa[d];
+    offB += idx[d] * sb[d];
+  }
+  if (ia == 1) offA += i0;
+  if (ib == 1) offB += i0;
+  inner = i1 - i0;
+  size_t rowLen = rank ? shape[rank - 1] : 1;
+  for (size_t o = o0; o < o1; o++) {
     const T *pa = a + offA, *pb = b + offB;
-    T *po = out + o * inner;
+    T *po = out + o * rowLen + i0;
 #define PML_BIN_LOOP(EXPR)                                                                                          \
   if (ia == 1 && ib == 1) { for (size_t i = 0; i < inner; i++) { T x = pa[i], y = pb[i]; po[i] = EXPR; } }         \
   else if (ia == 1) { T y = pb[0]; for (size_t i = 0; i < inner; i++) { T x = pa[i]; po[i] = EXPR; } }             \
@@ -382,12 +428,14 @@ PML_INLINE void BinaryLoop(int op, const T *a, const T *b, T *out, const std::ve
 }
 
 PML_CLONES void BinaryF32(int op, const float *a, const float *b, float *o, const std::vector<size_t> &shape,
-                          const std::vector<size_t> &sa, const std::vector<size_t> &sb) {
-  BinaryLoop<float>(op, a, b, o, shape, sa, sb);
+                          const std::vector<size_t> &sa, const std::vector<size_t> &sb, size_t o0, size_t o1, size_t i0,
+                          size_t i1, size_t *idx) {
+  BinaryLoop<float>(op, a, b, o, shape, sa, sb, o0, o1, i0, i1, idx);
 }
 PML_CLONES void BinaryF64(int op, const double *a, const double *b, double *o, const std::vector<size_t> &shape,
-                          const std::vector<size_t> &sa, const std::vector<size_t> &sb) {
-  BinaryLoop<double>(op, a, b, o, shape, sa, sb);
+                          const std::vector<size_t> &sa, const std::vector<size_t> &sb, size_t o0, size_t o1, size_t i0,
+                          size_t i1, size_t *idx) {
+  BinaryLoop<double>(op, a, b, o, shape, sa, sb, o0, o1, i0, i1, idx);
 }
 
 // binary(op, a, b, out, outShape, aStrides, bStrides): strides in elements, 0 where broadcast;
@@ -413,24 +461,40 @@ Napi::Value BinaryOp(const Napi::CallbackInfo &info) {
   if (!Take(env, info[1], "binary", "a", needA, &a) || !Take(env, info[2], "binary", "b", needB, &b) ||
       !Take(env, info[3], "binary", "out", total, &o) || !SameKind(env, "binary", {&a, &b, &o}))
     return env.Undefined();
-  if (o.f64) BinaryF64(op, static_cast<double *>(a.data), static_cast<double *>(b.data), static_cast<double *>(o.data), shape, sa, sb);
-  else BinaryF32(op, static_cast<float *>(a.data), static_cast<float *>(b.data), static_cast<float *>(o.data), shape, sa, sb);
+  size_t rank = shape.size(), inner = rank ? shape[rank - 1] : 1, outer = total / inner;
+  int parts = PartsFor(static_cast<double>(total), kParallelElems);
+  // Split the rows of the outer index, or the innermost axis when there are too few rows.
+  bool byRows = outer >= static_cast<size_t>(parts) * 4 || inner < 256;
+  std::vector<size_t> idx(static_cast<size_t>(parts) * std::max<size_t>(rank, 1)); // each part's odometer
+  Pool::Get().For(parts, [&](int p, int np) {
+    size_t b0, b1, c0 = 0, c1 = inner, r0 = 0, r1 = outer;
+    if (byRows) { Span(outer, p, np, 1, &b0, &b1); r0 = b0; r1 = b1; }
+    else { Span(inner, p, np, 64, &b0, &b1); c0 = b0; c1 = b1; }
+    if (r0 >= r1 || c0 >= c1) return;
+    size_t *id = idx.data() + static_cast<size_t>(p) * std::max<size_t>(rank, 1);
+    if (o.f64) BinaryF64(op, static_cast<double *>(a.data), static_cast<double *>(b.data), static_cast<double *>(o.data), shape, sa, sb, r0, r1, c0, c1, id);
+    else BinaryF32(op, static_cast<float *>(a.data), static_cast<float *>(b.data), static_cast<float *>(o.data), shape, sa, sb, r0, r1, c0, c1, id);
+  });
   return env.Undefined();
 }
 
 // reduce(op, x, out, outer, mid, inner): out[o, i] = op over m of x[o, m, i] (0 sum, 1 max, 2 min,
 // 3 mean). Sums accumulate in double, as the reduction order then matters less than float32's.
-template <class T> void ReduceLoop(int op, const T *x, T *out, size_t outer, size_t mid, size_t inner) {
-  std::vector<double> acc(inner);
-  for (size_t o = 0; o < outer; o++) {
+// Rows [o0, o1) and columns [i0, i1) of the output, with accumulators for columns [i0, i1): each
+// output's sum runs over m in the same order however the work is split.
+template <class T>
+void ReduceLoop(int op, const T *x, T *out, size_t mid, size_t inner, size_t o0, size_t o1, size_t i0, size_t i1, double *acc) {
+  for (size_t o = o0; o < o1; o++) {
     const T *px = x + o * mid * inner;
     if (op == 0 || op == 3) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (size_t m = 0; m < mid; m++)
-        for (size_t i = 0; i < inner; i++) acc[i] += px[m * inner + i];
-      for (size_t i = 0; i < inner; i++) out[o * inner + i] = static_cast<T>(op == 3 ? acc[i] / static_cast<double>(mid) : acc[i]);
+      std::fill(acc, acc + (i1 - i0), 0.0);
+      for (size_t m = 0; m < mid; m++) {
+        const T *row = px + m * inner;
+        for (size_t i = i0; i < i1; i++) acc[i - i0] += row[i];
+      }
+      for (size_t i = i0; i < i1; i++) out[o * inner + i] = static_cast<T>(op == 3 ? acc[i - i0] / static_cast<double>(mid) : acc[i - i0]);
     } else {
-      for (size_t i = 0; i < inner; i++) {
+      for (size_t i = i0; i < i1; i++) {
         T best = px[i];
         for (size_t m = 1; m < mid; m++) {
           T v = px[m * inner + i];
@@ -441,6 +505,49 @@ template <class T> void ReduceLoop(int op, const T *x, T *out, size_t outer, siz
       }
     }
   }
+}
+
+// Sums along a contiguous axis (a loss's mean over every element): one double chain would be
+// latency-bound (a 64,000-element mean took 0.24 ms), so each row is cut into fixed blocks of
+// kSumBlock elements summed in kLanes independent lanes, and the block sums are added in order.
+// The blocks do not depend on the thread count, so neither does the result.
+constexpr size_t kSumBlock = 4096;
+constexpr size_t kLanes = 8;
+
+template <class T> double BlockSum(const T *x, size_t n) {
+  double lane[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (size_t l = 0; l < kLanes; l++) lane[l] += x[i + l];
+  for (size_t l = 0; i < n; i++, l++) lane[l] += x[i];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+Napi::Value WholeSums(Napi::Env env, int op, const Arr &x, const Arr &o, size_t outer, size_t mid, int parts) {
+  size_t blocks = (mid + kSumBlock - 1) / kSumBlock, total = outer * blocks;
+  std::vector<double> sums;
+  try {
+    sums.resize(total);
+  } catch (const std::bad_alloc &) {
+    PML_THROW(env, "petscml engine: reduce: out of memory for " + std::to_string(total) + " block sums", env.Undefined());
+  }
+  Pool::Get().For(std::min<int>(parts, static_cast<int>(std::max<size_t>(total, 1))), [&](int p, int np) {
+    size_t b0, b1;
+    Span(total, p, np, 1, &b0, &b1);
+    for (size_t b = b0; b < b1; b++) {
+      size_t row = b / blocks, first = (b % blocks) * kSumBlock, n = std::min(kSumBlock, mid - first);
+      size_t at = row * mid + first;
+      sums[b] = o.f64 ? BlockSum(static_cast<const double *>(x.data) + at, n) : BlockSum(static_cast<const float *>(x.data) + at, n);
+    }
+  });
+  for (size_t row = 0; row < outer; row++) {
+    double s = 0;
+    for (size_t b = 0; b < blocks; b++) s += sums[row * blocks + b];
+    if (op == 3) s /= static_cast<double>(mid);
+    if (o.f64) static_cast<double *>(o.data)[row] = s;
+    else static_cast<float *>(o.data)[row] = static_cast<float>(s);
+  }
+  return env.Undefined();
 }
 
 Napi::Value ReduceOp(const Napi::CallbackInfo &info) {
@@ -455,12 +562,26 @@ Napi::Value ReduceOp(const Napi::CallbackInfo &info) {
     return env.Undefined();
   // The accumulators are the one allocation proportional to the data here: failing it is an
   // error for the caller, not an abort.
+  int parts = PartsFor(static_cast<double>(outer) * mid * inner, kParallelElems);
+  if (inner == 1 && (op == 0 || op == 3)) return WholeSums(env, op, x, o, outer, mid, parts);
+  // Split the output's rows, or its columns when there are too few rows.
+  bool byRows = outer >= static_cast<size_t>(parts);
+  if (!byRows) parts = std::min<int>(parts, static_cast<int>((inner + 63) / 64));
+  std::vector<double> acc;
   try {
-    if (o.f64) ReduceLoop<double>(op, static_cast<double *>(x.data), static_cast<double *>(o.data), outer, mid, inner);
-    else ReduceLoop<float>(op, static_cast<float *>(x.data), static_cast<float *>(o.data), outer, mid, inner);
+    acc.resize(byRows ? static_cast<size_t>(parts) * inner : inner);
   } catch (const std::bad_alloc &) {
     PML_THROW(env, "petscml engine: reduce: out of memory for " + std::to_string(inner) + " accumulators", env.Undefined());
   }
+  Pool::Get().For(parts, [&](int p, int np) {
+    size_t r0 = 0, r1 = outer, c0 = 0, c1 = inner;
+    if (byRows) Span(outer, p, np, 1, &r0, &r1);
+    else Span(inner, p, np, 64, &c0, &c1);
+    if (r0 >= r1 || c0 >= c1) return;
+    double *ac = acc.data() + (byRows ? static_cast<size_t>(p) * inner : c0);
+    if (o.f64) ReduceLoop<double>(op, static_cast<double *>(x.data), static_cast<double *>(o.data), mid, inner, r0, r1, c0, c1, ac);
+    else ReduceLoop<float>(op, static_cast<float *>(x.data), static_cast<float *>(o.data), mid, inner, r0, r1, c0, c1, ac);
+  });
   return env.Undefined();
 }
 
@@ -516,13 +637,45 @@ Napi::Value TransposeOp(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// setThreads(n): OpenBLAS's thread count, when the BLAS is OpenBLAS (false otherwise).
+// setThreads(n): the engine's thread count (the calling thread included); returns the count.
 Napi::Value SetThreads(const Napi::CallbackInfo &info) {
-  SetThreadsFn set = BlasSetThreads();
-  if (!set) return Napi::Boolean::New(info.Env(), false);
-  g_blasThreads = std::max(1, info[0].As<Napi::Number>().Int32Value());
-  set(g_blasThreads);
-  return Napi::Boolean::New(info.Env(), true);
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) PML_THROW(env, "petscml engine: setThreads: expected a thread count", env.Undefined());
+  double n = info[0].As<Napi::Number>().DoubleValue();
+  if (!(n >= 1) || n != std::floor(n)) PML_THROW(env, "petscml engine: setThreads: the thread count must be a whole number >= 1, got " + std::to_string(n), env.Undefined());
+  Pool::Get().SetThreads(static_cast<int>(std::min(n, 1024.0)));
+  return Napi::Number::New(env, Pool::Get().Threads());
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo &info) { return Napi::Number::New(info.Env(), Pool::Get().Threads()); }
+
+// A positive whole number from the environment, or 0.
+long EnvCount(const char *name) {
+  const char *v = std::getenv(name);
+  if (!v || !*v) return 0;
+  char *end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  return *end == '\0' && n >= 1 ? std::min(n, 1024L) : 0;
+}
+
+// The thread count a process starts with: the first of PETSCML_NUM_THREADS, OPENBLAS_NUM_THREADS
+// and OMP_NUM_THREADS that is a positive whole number, else the CPUs this process may run on,
+// shared among the MPI ranks on its node (Open MPI's or MPICH's count of them): ranks x threads
+// beyond the cores would slow every rank. OPENBLAS_NUM_THREADS does not count where src/native.ts
+// set it itself for OpenBLAS's start (PETSCML_BLAS_THREADS_FORCED).
+int InitialThreads() {
+  bool forced = std::getenv("PETSCML_BLAS_THREADS_FORCED") != nullptr;
+  for (const char *name : {"PETSCML_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}) {
+    if (forced && std::string(name) == "OPENBLAS_NUM_THREADS") continue;
+    if (long n = EnvCount(name)) return static_cast<int>(n);
+  }
+  int cpus = 0;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus < 1) cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  long local = EnvCount("OMPI_COMM_WORLD_LOCAL_SIZE");
+  if (!local) local = EnvCount("MPI_LOCALNRANKS");
+  return std::max(1, cpus / static_cast<int>(std::max(1L, local)));
 }
 
 } // namespace
@@ -535,6 +688,9 @@ void InitEngine(Napi::Env env, Napi::Object exports) {
   e.Set("reduce", Napi::Function::New(env, ReduceOp));
   e.Set("transpose", Napi::Function::New(env, TransposeOp));
   e.Set("setThreads", Napi::Function::New(env, SetThreads));
+  e.Set("threads", Napi::Function::New(env, GetThreads));
+  if (SetThreadsFn set = BlasSetThreads()) set(1);
+  Pool::Get().SetThreads(InitialThreads());
   exports.Set("engine", e);
 }
 

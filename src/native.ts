@@ -160,8 +160,13 @@ export interface NativeEngine {
     shape: number[], aStrides: number[], bStrides: number[]): void;
   reduce(op: number, x: Float32Array | Float64Array, out: Float32Array | Float64Array, outer: number, mid: number, inner: number): void;
   transpose(x: Float32Array | Float64Array, out: Float32Array | Float64Array, shape: number[], perm: number[]): void;
-  /** OpenBLAS's thread count; false when the BLAS is not OpenBLAS. */
-  setThreads(n: number): boolean;
+  /**
+   * The engine's thread count (the calling thread included; OpenBLAS itself runs on one): products
+   * are split by rows or columns and large elementwise work by ranges across them. Returns the count.
+   */
+  setThreads(n: number): number;
+  /** The engine's thread count now. */
+  threads(): number;
 }
 
 export interface NativeAddon {
@@ -228,24 +233,27 @@ let addon: NativeAddon | undefined;
  * Under a finite address-space limit (ulimit -v), OpenBLAS's threaded start-up and fork handlers
  * made Open MPI's singleton start spin forever inside PetscInitialize. One OpenBLAS thread avoids
  * it; it must be in the environment before the addon (and with it OpenBLAS) is loaded. A thread
- * count the user chose is kept.
+ * count the user chose is kept. Returns whether it set one.
  */
-function limitBlasThreadsUnderRlimit(): void {
-  if (process.platform !== 'linux' || process.env.OPENBLAS_NUM_THREADS !== undefined) return;
+function limitBlasThreadsUnderRlimit(): boolean {
+  if (process.platform !== 'linux' || process.env.OPENBLAS_NUM_THREADS !== undefined) return false;
   let limits: string;
   try {
     limits = require('fs').readFileSync('/proc/self/limits', 'utf8') as string;
   } catch {
-    return;
+    return false;
   }
   const line = limits.split('\n').find((l) => l.startsWith('Max address space'));
   const soft = line?.slice('Max address space'.length).trim().split(/\s+/)[0];
-  if (soft !== undefined && soft !== 'unlimited') process.env.OPENBLAS_NUM_THREADS = '1';
+  if (soft === undefined || soft === 'unlimited') return false;
+  process.env.OPENBLAS_NUM_THREADS = '1';
+  process.env.PETSCML_BLAS_THREADS_FORCED = '1'; // read by the engine (native/engine.cc InitialThreads)
+  return true;
 }
 
 export function native(): NativeAddon {
   if (addon) return addon;
-  limitBlasThreadsUnderRlimit();
+  const forced = limitBlasThreadsUnderRlimit();
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;
@@ -254,6 +262,13 @@ export function native(): NativeAddon {
     const e = new Error(explainLoadFailure(err as Error));
     (e as Error & { cause?: unknown }).cause = err;
     throw e;
+  } finally {
+    // The variable was for OpenBLAS's start only (its own threads are not used): the engine's
+    // threads and child processes go by the user's settings.
+    if (forced) {
+      delete process.env.OPENBLAS_NUM_THREADS;
+      delete process.env.PETSCML_BLAS_THREADS_FORCED;
+    }
   }
   return addon;
 }

@@ -604,15 +604,26 @@ function float64Refusal(name: string, inputs: Record<string, Info>): Error {
     `the kernels in NATIVE_KERNELS (the ${name} kernel is named in this message so that it can be added)`);
 }
 
+/**
+ * The number of threads the petscml engine computes on (the JS thread included), or with `n`, sets
+ * it and returns the count in effect (at most 64). A process starts with PETSCML_NUM_THREADS,
+ * else OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs it may run on (under mpirun, those
+ * it was bound to), divided among the MPI ranks on its node. Results do not depend on the count:
+ * every kernel splits its work so that each output is computed in the same order (products by
+ * rows on OpenBLAS's block boundaries, sums in fixed blocks).
+ */
+export function engineThreads(n?: number): number {
+  if (n === undefined) return E().threads();
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
+    throw new Error(`petscml: engineThreads: the thread count must be a whole number >= 1, got ${String(n)}`);
+  }
+  return E().setThreads(n);
+}
+
 /** Registers the backends with tfjs (once): each kernel of the cpu backend under each of them. */
 export function registerPetscmlBackend(): void {
   if (registered) return;
   registered = true;
-  // Ranks x OpenBLAS threads would exceed the cores: one thread per rank unless the user said.
-  if (process.env.OMPI_COMM_WORLD_SIZE && Number(process.env.OMPI_COMM_WORLD_SIZE) > 1 &&
-      process.env.OPENBLAS_NUM_THREADS === undefined && process.env.OMP_NUM_THREADS === undefined) {
-    E().setThreads(1);
-  }
   tf.registerBackend(BACKEND_NAME, () => new PetscmlBackend(false), 0);
   tf.registerBackend(BACKEND_NAME_FLOAT64, () => new PetscmlBackend(true), -1);
   for (const k of tf.getKernelsForBackend('cpu')) {
