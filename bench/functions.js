@@ -27,7 +27,11 @@ const BATCH = 1000;
 const REPS = Number(process.env.REPS || 20);
 
 function median(a) { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; }
-function time(f) { for (let i = 0; i < 3; i++) f(); const t = []; for (let i = 0; i < REPS; i++) { const s = process.hrtime.bigint(); f(); t.push(Number(process.hrtime.bigint() - s) / 1e6); } return median(t); }
+// Steady state, as in training: V8 compiles tfjs's code over the first hundreds of calls (on the
+// other core, which the engine's threads then share); warm up for WARM_S seconds (at least 3
+// calls), as bench/functions_torch.py does.
+const WARM_S = Number(process.env.WARM_S || 1.5);
+function time(f) { const w0 = performance.now(); for (let i = 0; i < 3 || performance.now() - w0 < WARM_S * 1e3; i++) f(); const t = []; for (let i = 0; i < REPS; i++) { const s = process.hrtime.bigint(); f(); t.push(Number(process.hrtime.bigint() - s) / 1e6); } return median(t); }
 
 async function main() {
   let seed = 1;

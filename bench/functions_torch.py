@@ -76,8 +76,14 @@ def gn():
     return torch.autograd.grad(z, ps, hjv)
 
 
+WARM_S = float(os.environ.get('WARM_S', '1.5'))
+
+
 def med(f):
-    for _ in range(3): f()
+    # Steady state, as in training: warm up for WARM_S seconds (at least 3 calls), as bench/functions.js does.
+    s = time.perf_counter(); n = 0
+    while n < 3 or time.perf_counter() - s < WARM_S:
+        f(); n += 1
     t = []
     for _ in range(reps):
         s = time.perf_counter(); f(); t.append((time.perf_counter() - s) * 1e3)
