@@ -430,24 +430,13 @@ export class TfjsFunction implements ObjectiveFunction {
     const params = this.paramsAt(x);
     const batch = this.batches[this.current];
     this.product(v, y, 'gauss-newton', (vs) => {
-      let out: tf.Tensor[] = [];
-      // One forward pass serves both vector-Jacobian products below, as PyTorch's create_graph
-      // does: tfjs keeps one tape for nested gradients, so inside an outer recording (the trivial
-      // gradient with respect to `anchor`) the forward's operations stay on it, and each
-      // tf.grads(() => out) backpropagates through them without running the model again (for a
-      // 3-layer MLP, 18 matrix products per product instead of 21).
-      tf.grad((anchor: tf.Tensor) => {
-        const zt = this.forwardFn(params, batch.x);
-        const vjp = (dz: tf.Tensor) => tf.grads(() => zt)(params, dz);
-        // J v = d/du <J^T u, v>: linear in u, so any u works; zeros avoids an extra buffer pass.
-        const jv = tf.grad((u: tf.Tensor) => dot(vjp(u), vs))(tf.zerosLike(zt));
-        const hjv = withExactSecondOrder(() =>
-          tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), jv)))(z));
-        // The seed of a backward pass is not differentiated: hjv's own history is not followed.
-        out = vjp(hjv).map((t) => tf.keep(t));
-        return tf.mul(anchor, 1);
-      })(tf.scalar(0));
-      return out;
+      const vjp = (dz: tf.Tensor) => tf.grads((...p: tf.Tensor[]) => this.forwardFn(p, batch.x))(params, dz);
+      // J v = d/du <J^T u, v>: linear in u, so any u works; zeros avoids an extra buffer pass.
+      const u = tf.zerosLike(z);
+      const jv = tf.grad((uu: tf.Tensor) => dot(vjp(uu), vs))(u);
+      const hjv = withExactSecondOrder(() =>
+        tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), jv)))(z));
+      return vjp(hjv);
     });
   }
 
