@@ -127,46 +127,40 @@ Napi::Value MatMul(const Napi::CallbackInfo &info) {
     return env.Undefined();
   if (m == 0 || n == 0) return env.Undefined();
   const int lda = static_cast<int>(ta ? m : k), ldb = static_cast<int>(tb ? k : n);
-  // One product C[rows r0:r1, cols c0:c1] of batch item i, on the calling thread.
-  auto product = [&](size_t i, size_t r0, size_t r1, size_t c0, size_t c1) {
-    if (r0 >= r1 || c0 >= c1) return;
+  // Rows [r0, r1) of batch item i's product, on the calling thread.
+  auto product = [&](size_t i, size_t r0, size_t r1) {
+    if (r0 >= r1) return;
     size_t ia = ba == 1 ? 0 : i, ib = bb == 1 ? 0 : i;
-    // Rows of op(A) and columns of op(B), wherever transposition put them in memory.
-    size_t aOff = ia * m * k + (ta ? r0 : r0 * k), bOff = ib * k * n + (tb ? c0 * k : c0), cOff = i * m * n + r0 * n + c0;
-    int mm = static_cast<int>(r1 - r0), nn = static_cast<int>(c1 - c0);
+    // Row r0 of op(A), wherever transposition put it in memory.
+    size_t aOff = ia * m * k + (ta ? r0 : r0 * k), bOff = ib * k * n, cOff = (i * m + r0) * n;
+    int rows = static_cast<int>(r1 - r0);
     if (c.f64) {
       double *C = static_cast<double *>(c.data) + cOff;
-      if (k == 0) { for (size_t r = r0; r < r1; r++) std::fill(C + (r - r0) * n, C + (r - r0) * n + nn, 0.0); return; }
-      cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, mm, nn, (int)k, 1.0,
+      if (k == 0) { std::fill(C, C + (r1 - r0) * n, 0.0); return; }
+      cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, rows, (int)n, (int)k, 1.0,
                   static_cast<double *>(a.data) + aOff, lda, static_cast<double *>(b.data) + bOff, ldb, 0.0, C, (int)n);
     } else {
       float *C = static_cast<float *>(c.data) + cOff;
-      if (k == 0) { for (size_t r = r0; r < r1; r++) std::fill(C + (r - r0) * n, C + (r - r0) * n + nn, 0.0f); return; }
-      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, mm, nn, (int)k, 1.0f,
+      if (k == 0) { std::fill(C, C + (r1 - r0) * n, 0.0f); return; }
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, rows, (int)n, (int)k, 1.0f,
                   static_cast<float *>(a.data) + aOff, lda, static_cast<float *>(b.data) + bOff, ldb, 0.0f, C, (int)n);
     }
   };
   int parts = PartsFor(2.0 * static_cast<double>(batch) * m * n * std::max<size_t>(k, 1), kParallelFlops);
-  if (parts == 1) {
-    for (size_t i = 0; i < batch; i++) product(i, 0, m, 0, n);
-  } else if (batch >= static_cast<size_t>(parts)) {
+  if (parts > 1 && batch >= static_cast<size_t>(parts)) {
     Pool::Get().For(parts, [&](int p, int np) {
       size_t b0, b1;
       Span(batch, p, np, 1, &b0, &b1);
-      for (size_t i = b0; i < b1; i++) product(i, 0, m, 0, n);
+      for (size_t i = b0; i < b1; i++) product(i, 0, m);
     });
   } else {
     // A batch of a few: each part does its rows of each item. Fewer rows than two tiles: whole.
     parts = std::min<int>(parts, static_cast<int>(m / kRowTile));
-    if (parts <= 1) {
-      for (size_t i = 0; i < batch; i++) product(i, 0, m, 0, n);
-    } else {
-      Pool::Get().For(parts, [&](int p, int np) {
-        size_t r0, r1;
-        Span(m, p, np, kRowTile, &r0, &r1);
-        for (size_t i = 0; i < batch; i++) product(i, r0, r1, 0, n);
-      });
-    }
+    Pool::Get().For(std::max(parts, 1), [&](int p, int np) {
+      size_t r0, r1;
+      Span(m, p, np, kRowTile, &r0, &r1);
+      for (size_t i = 0; i < batch; i++) product(i, r0, r1);
+    });
   }
   return env.Undefined();
 }
@@ -560,13 +554,13 @@ Napi::Value ReduceOp(const Napi::CallbackInfo &info) {
   if (!Take(env, info[1], "reduce", "x", outer * mid * inner, &x) || !Take(env, info[2], "reduce", "out", outer * inner, &o) ||
       !SameKind(env, "reduce", {&x, &o}))
     return env.Undefined();
-  // The accumulators are the one allocation proportional to the data here: failing it is an
-  // error for the caller, not an abort.
   int parts = PartsFor(static_cast<double>(outer) * mid * inner, kParallelElems);
   if (inner == 1 && (op == 0 || op == 3)) return WholeSums(env, op, x, o, outer, mid, parts);
   // Split the output's rows, or its columns when there are too few rows.
   bool byRows = outer >= static_cast<size_t>(parts);
   if (!byRows) parts = std::min<int>(parts, static_cast<int>((inner + 63) / 64));
+  // The accumulators are the one allocation proportional to the data here: failing it is an
+  // error for the caller, not an abort.
   std::vector<double> acc;
   try {
     acc.resize(byRows ? static_cast<size_t>(parts) * inner : inner);

@@ -78,10 +78,7 @@ private:
   // between two kernels (~10-40 us), short enough not to hold a core when the JS thread is idle.
   static constexpr std::chrono::microseconds kSpin{200};
 
-  Pool() {
-    unsigned hc = std::thread::hardware_concurrency();
-    threads_ = static_cast<int>(std::max(1u, std::min(hc, static_cast<unsigned>(kMaxThreads))));
-  }
+  Pool() = default; // one thread until InitEngine sets the starting count
 
   static inline void Pause() {
 #if defined(__x86_64__) || defined(__i386__)

@@ -162,7 +162,7 @@ export interface NativeEngine {
   transpose(x: Float32Array | Float64Array, out: Float32Array | Float64Array, shape: number[], perm: number[]): void;
   /**
    * The engine's thread count (the calling thread included; OpenBLAS itself runs on one): products
-   * are split by rows or columns and large elementwise work by ranges across them. Returns the count.
+   * are split by rows and large elementwise work by ranges across them. Returns the count.
    */
   setThreads(n: number): number;
   /** The engine's thread count now. */
