@@ -1,6 +1,7 @@
 // The engine's parallel paths: kernels large enough to be split across threads (by rows, columns,
-// batch items, ranges or sum blocks) against tfjs's cpu backend, and bitwise the same whatever
-// the thread count, since each output is computed in the same order however the work is split.
+// batch items, ranges or sum blocks) against tfjs's cpu backend or a float64 reference, and bitwise
+// the same whatever the thread count, since each output is computed in the same order however the
+// work is split.
 import { spawnSync } from 'child_process';
 import { availableParallelism } from 'os';
 import * as path from 'path';
