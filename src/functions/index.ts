@@ -6,3 +6,4 @@ export * from './parameters';
 export * from './losses';
 export * from './layers';
 export * from './tfjs-function';
+export * from './linearize';

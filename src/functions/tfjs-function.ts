@@ -14,6 +14,7 @@ import type { HessianKind, HessianOperator, ObjectiveFunction, OracleCounts } fr
 import { initBackend, exactTensor, isFloat64Backend, type BackendOptions, type BackendChoice } from './backend';
 import { disposingKeptOnError, installFastWasmKernels, translateGradientError, withExactSecondOrder } from './gradients';
 import { ParameterLayout } from './parameters';
+import { linearize, LinearizationUnsupportedError, type Linearization } from './linearize';
 import { resolveLoss, meanRelativeError, type Loss, type LossName, type Metric } from './losses';
 import { agreeAcrossRanks, collective } from '../collective';
 
@@ -69,6 +70,9 @@ export interface TfjsFunctionOptions extends BackendOptions {
 }
 
 export type Precision = 'float32' | 'float64';
+
+/** How a part of a Hessian product is computed (see TfjsFunction.linearizationReport). */
+export type LinearizationPath = 'linearized' | 'double-vjp';
 
 interface OwnedBatch { x: tf.Tensor; y: tf.Tensor; n: number }
 
@@ -353,11 +357,12 @@ export class TfjsFunction implements ObjectiveFunction {
         `(it was ${this.precision === 'float64' ? "'petscml-float64'" : 'a float32 backend'} at creation); switch back before evaluating it`);
     }
     if (this.point && equalArrays(this.point.x, x)) return this.point.params;
+    this.releaseLinearizations();
     if (this.variables) {
       const values = this.layout.fold(x);
       this.variables.forEach((v, i) => v.assign(values[i]));
       tf.dispose(values);
-      this.point = { x: x.slice(), params: this.variables };
+      this.point = { x: x.slice(), params: this.variables.slice() };
     } else {
       if (this.point) tf.dispose(this.point.params);
       this.point = { x: x.slice(), params: this.layout.fold(x) };
@@ -408,36 +413,108 @@ export class TfjsFunction implements ObjectiveFunction {
     return kind === 'exact' ? new ExactHessian(this) : new GaussNewtonHessian(this);
   }
 
-  /** @internal exact H v at the current point. */
+  /**
+   * @internal exact H v at x. The gradient is linearized once per point and batch (its recording
+   * is forward and backward pass with tfjs's tape on, linearize.ts): each product is then one
+   * tangent pass through it (forward over reverse). A gradient with a kernel that has no
+   * forward-mode rule is differentiated again by tfjs instead (reverse over reverse).
+   */
   exactProduct(x: Float64Array, v: Float64Array, y: Float64Array): void {
     const params = this.paramsAt(x);
     const batch = this.batches[this.current];
-    this.product(v, y, 'exact', (vs) => tf.grads((...p: tf.Tensor[]) => {
+    const at = this.linearizedAt(params, batch);
+    if (!at.exactTried) {
+      at.exactTried = true;
+      at.exact = this.tryLinearize('exact', () => withExactSecondOrder(() =>
+        linearize((p) => tf.grads((...q: tf.Tensor[]) => this.lossAt(q, batch))(p as tf.Tensor[]), params)));
+    }
+    const exact = at.exact;
+    this.product(v, y, 'exact', (vs) => exact ? exact.jvp(vs) : tf.grads((...p: tf.Tensor[]) => {
       const g = withExactSecondOrder(() => tf.grads((...q: tf.Tensor[]) => this.lossAt(q, batch))(p));
       return dot(g, vs);
     })(params));
   }
 
-  /** @internal The model output at x on the current batch (kept; the caller disposes). */
-  predictCurrent(x: Float64Array): tf.Tensor {
+  /**
+   * @internal J^T H_loss J v at x. The model and the loss's gradient are linearized once per point
+   * and batch: each product is then a tangent pass through both and a cotangent pass through the
+   * model (linearize.ts). A model or loss with a kernel that has no forward-mode rule uses the
+   * double vjp instead (the same product, about twice the work).
+   */
+  gaussNewtonProduct(x: Float64Array, v: Float64Array, y: Float64Array): void {
     const params = this.paramsAt(x);
     const batch = this.batches[this.current];
-    return tf.tidy(() => this.forwardFn(params, batch.x));
+    const at = this.linearizedAt(params, batch);
+    if (!at.z) {
+      at.model = this.tryLinearize('model', () => linearize((p) => this.forwardFn(p, batch.x), params));
+      at.z = at.model ? at.model.outputs[0] : tf.keep(tf.tidy(() => this.forwardFn(params, batch.x)));
+      const z = at.z;
+      at.loss = this.tryLinearize('loss', () => withExactSecondOrder(() =>
+        linearize(([zz]) => tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), [z])));
+    }
+    const { model, loss, z } = at;
+    this.product(v, y, 'gauss-newton', (vs) => {
+      // Without the model's linearization, J v = d/du <J^T u, v>: linear in u, so any u works (zeros).
+      const jv = model ? model.jvp(vs)[0] : tf.grad((u: tf.Tensor) => dot(this.modelVjp(params, batch, u), vs))(tf.zerosLike(z));
+      const hjv = loss ? loss.jvp([jv])[0] : withExactSecondOrder(() =>
+        tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), jv)))(z));
+      return model ? model.vjp([hjv]) : this.modelVjp(params, batch, hjv);
+    });
   }
 
-  /** @internal J^T H_loss J v at x, with z = model output at x (from predictCurrent). */
-  gaussNewtonProduct(x: Float64Array, z: tf.Tensor, v: Float64Array, y: Float64Array): void {
-    const params = this.paramsAt(x);
-    const batch = this.batches[this.current];
-    this.product(v, y, 'gauss-newton', (vs) => {
-      const vjp = (dz: tf.Tensor) => tf.grads((...p: tf.Tensor[]) => this.forwardFn(p, batch.x))(params, dz);
-      // J v = d/du <J^T u, v>: linear in u, so any u works; zeros avoids an extra buffer pass.
-      const u = tf.zerosLike(z);
-      const jv = tf.grad((uu: tf.Tensor) => dot(vjp(uu), vs))(u);
-      const hjv = withExactSecondOrder(() =>
-        tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), jv)))(z));
-      return vjp(hjv);
-    });
+  private modelVjp(params: readonly tf.Tensor[], batch: OwnedBatch, dz: tf.Tensor): tf.Tensor[] {
+    return tf.grads((...p: tf.Tensor[]) => this.forwardFn(p, batch.x))(params as tf.Tensor[], dz);
+  }
+
+  /** What the Hessian products at one point and batch share; released when either moves. */
+  private linearized: {
+    params: readonly tf.Tensor[]; batch: OwnedBatch;
+    z?: tf.Tensor; model?: Linearization; loss?: Linearization; exactTried?: boolean; exact?: Linearization;
+  } | undefined;
+  /** Why the model, the loss's gradient or the gradient is not linearized (kept: a model's kernels do not change). */
+  private readonly unsupported: Partial<Record<'model' | 'loss' | 'exact', string>> = {};
+
+  private linearizedAt(params: readonly tf.Tensor[], batch: OwnedBatch): NonNullable<TfjsFunction['linearized']> {
+    if (this.linearized?.params !== params || this.linearized.batch !== batch) {
+      this.releaseLinearizations();
+      this.linearized = { params, batch };
+    }
+    return this.linearized;
+  }
+
+  private tryLinearize(what: 'model' | 'loss' | 'exact', build: () => Linearization): Linearization | undefined {
+    if (this.unsupported[what] !== undefined) return undefined;
+    try {
+      return build();
+    } catch (e) {
+      if (!(e instanceof LinearizationUnsupportedError)) throw translateGradientError(e);
+      this.unsupported[what] = e.message;
+      return undefined;
+    }
+  }
+
+  private releaseLinearizations(): void {
+    const at = this.linearized;
+    this.linearized = undefined;
+    if (!at) return;
+    at.exact?.dispose();
+    at.loss?.dispose();
+    if (at.model) at.model.dispose(); else at.z?.dispose();
+  }
+
+  /**
+   * How the Hessian products are computed: 'linearized' (one recording per point, then tangent and
+   * cotangent passes per product; linearize.ts) or 'double-vjp' (tfjs's reverse mode twice), for
+   * the Gauss-Newton product's model and loss parts and for the exact product, with the reasons
+   * for a double vjp. Each part is known once a product of its kind has been computed.
+   */
+  linearizationReport(): { model: LinearizationPath; loss: LinearizationPath; exact: LinearizationPath; reasons: string[] } {
+    const u = this.unsupported;
+    const path = (r: string | undefined): LinearizationPath => (r === undefined ? 'linearized' : 'double-vjp');
+    return {
+      model: path(u.model), loss: path(u.loss), exact: path(u.exact),
+      reasons: (['model', 'loss', 'exact'] as const).filter((k) => u[k] !== undefined).map((k) => `${k}: ${u[k]}`),
+    };
   }
 
   /**
@@ -522,6 +599,7 @@ export class TfjsFunction implements ObjectiveFunction {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.releaseLinearizations();
     if (this.point && !this.variables) tf.dispose(this.point.params);
     this.point = undefined;
     if (this.ownParamsCache) tf.dispose(this.ownParamsCache);
@@ -545,26 +623,13 @@ class ExactHessian implements HessianOperator {
 class GaussNewtonHessian implements HessianOperator {
   readonly kind = 'gauss-newton' as const;
   private x: Float64Array | undefined;
-  private z: tf.Tensor | undefined;
-  private batch = -1;
   constructor(private readonly fn: TfjsFunction) {}
-  setPoint(x: Float64Array): void {
-    this.x = x.slice();
-    this.z?.dispose();
-    this.z = undefined;
-  }
+  setPoint(x: Float64Array): void { this.x = x.slice(); }
   apply(v: Float64Array, y: Float64Array): void {
     if (!this.x) throw new Error('petscml: Hessian apply before setPoint');
-    // The output at the point is shared by every product there; recomputed if the batch moved.
-    if (!this.z || this.batch !== this.fn.batchIndex) {
-      this.z?.dispose();
-      this.z = this.fn.predictCurrent(this.x);
-      this.batch = this.fn.batchIndex;
-    }
-    this.fn.gaussNewtonProduct(this.x, this.z, v, y);
+    // What depends only on the point (and batch) is kept by the function until either moves.
+    this.fn.gaussNewtonProduct(this.x, v, y);
   }
-  /** Releases the cached model output. */
-  dispose(): void { this.z?.dispose(); this.z = undefined; }
 }
 
 /**

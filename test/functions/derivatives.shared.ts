@@ -453,6 +453,8 @@ function check(c: Case) {
     f: Math.abs(f - ref.f) / Math.abs(ref.f), f0: Math.abs(f0 - ref.f) / Math.abs(ref.f),
     g: relErr(g, ref.g), hv: relErr(hv, ref.hv), gnv: relErr(gnv, ref.gnv),
   };
+  // Every model here is linearized (one recording per point, linearize.ts), not double-vjp'd.
+  expect(c.fn.linearizationReport()).toEqual({ model: 'linearized', loss: 'linearized', exact: 'linearized', reasons: [] });
   c.fn.dispose();
   if (process.env.PETSCML_SHOW_ERRORS) console.log(JSON.stringify(errs));
   return errs;

@@ -60,7 +60,7 @@ describe('dropped objects are collected', () => {
     }
   });
 
-  it('a Gauss-Newton solver dropped without destroy() has its operator\'s tensors disposed once collected', async () => {
+  it('Gauss-Newton solvers dropped without destroy() leave no tensors behind', async () => {
     await initBackend({ backend: 'cpu', quiet: true });
     const model = tf.sequential({ layers: [
       tf.layers.dense({ inputShape: [2], units: 4, activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }),
@@ -71,9 +71,12 @@ describe('dropped objects are collected', () => {
       y: { values: Float32Array.from({ length: 8 }, (_, i) => Math.cos(i)), shape: [8, 1] } } });
     try {
       const tensors = tf.memory().numTensors;
+      // What the products at a point share (the point's linearization) belongs to the function,
+      // not to a solver's operator, and goes when the point moves: the solves end with f and g
+      // at their last iterate, so nothing is left for a collection to release.
       for (let i = 0; i < 3; i++) createSolver(fn, { preset: 'tr-gn', epochs: 2, sharePrefix: true }).solve();
-      expect(tf.memory().numTensors).toBeGreaterThan(tensors); // the operators' caches, until collected
-      for (let i = 0; i < 20 && tf.memory().numTensors > tensors; i++) await turn();
+      expect(tf.memory().numTensors).toBe(tensors);
+      for (let i = 0; i < 5; i++) await turn();
       expect(tf.memory().numTensors).toBe(tensors);
     } finally {
       fn.dispose();
