@@ -75,7 +75,10 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-console.log(`machine: ${cpu}, ${os.cpus().length} cores; ${new Date().toISOString().slice(0, 10)}; ${ROUNDS} rounds x ${REPS} reps, medians`);
+const blas = runs[`${MODELS[0]}/${BACKENDS[0]}`]?.[0]?.blas;
+// The kernel family sets the products' speed (bench/sgemm-core.js); PyTorch's OpenBLAS rows run the same one.
+console.log(`machine: ${cpu}, ${os.cpus().length} cores; ${new Date().toISOString().slice(0, 10)}; ${ROUNDS} rounds x ${REPS} reps, medians; ` +
+  `OpenBLAS ${blas ?? 'not used'} kernels (OPENBLAS_CORETYPE ${process.env.OPENBLAS_CORETYPE === undefined ? 'unset' : `'${process.env.OPENBLAS_CORETYPE}'`})`);
 console.log(`| model | backend | f+g ms | exact Hv ms | GN Hv ms | GN/f+g | ${BACKENDS[0]} / this (f+g / Hv / GN) |`);
 console.log('|---|---|---:|---:|---:|---:|---|');
 const q = (rs, k) => median(rs.map((r) => r[k]));

@@ -103,7 +103,8 @@ async function main() {
   const hvFirst = time(() => { x[0] = 1e-3 * (k++ % 7); H.setPoint(x); H.apply(v, y); });
   const gnFirst = time(() => { x[0] = 1e-3 * (k++ % 7); G.setPoint(x); G.apply(v, y); });
   const gflops = MODEL === 'mlp' ? 6 * BATCH * n / (fg / 1e3) / 1e9 : undefined;
-  const r = { model: MODEL, backend: fn.backend.name, params: n, batch: MODEL === 'fno' ? 20 : MODEL === 'fno3d' ? 10 : BATCH, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_first_ms: hvFirst, gn_first_ms: gnFirst, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
+  const blas = fn.backend.name.startsWith('petscml') ? require(path.join(__dirname, '..', 'dist', 'engine')).blasCore() : null;
+  const r = { model: MODEL, backend: fn.backend.name, blas, params: n, batch: MODEL === 'fno' ? 20 : MODEL === 'fno3d' ? 10 : BATCH, fg_ms: fg, hv_ms: hv, gn_ms: gn, hv_first_ms: hvFirst, gn_first_ms: gnFirst, hv_over_fg: hv / fg, gn_over_fg: gn / fg, fg_gflops: gflops };
   let torch = null;
   if (!['mlp', 'darcy', 'fno'].includes(MODEL) || process.env.NO_TORCH) torch = { skipped: process.env.NO_TORCH ? 'NO_TORCH' : 'not measured for this model' };
   else try {

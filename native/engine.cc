@@ -672,6 +672,15 @@ int InitialThreads() {
   return std::max(1, cpus / static_cast<int>(std::max(1L, local)));
 }
 
+// The kernel family OpenBLAS runs (its name for it, e.g. "Haswell", "SkylakeX"), or null where
+// the BLAS is not OpenBLAS (Debian's reference BLAS selected through update-alternatives).
+Napi::Value BlasCore(const Napi::CallbackInfo &info) {
+  using CoreNameFn = char *(*)();
+  static CoreNameFn f = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char *name = f ? f() : nullptr;
+  return name ? Napi::String::New(info.Env(), name) : info.Env().Null();
+}
+
 } // namespace
 
 void InitEngine(Napi::Env env, Napi::Object exports) {
@@ -683,6 +692,7 @@ void InitEngine(Napi::Env env, Napi::Object exports) {
   e.Set("transpose", Napi::Function::New(env, TransposeOp));
   e.Set("setThreads", Napi::Function::New(env, SetThreads));
   e.Set("threads", Napi::Function::New(env, GetThreads));
+  e.Set("blasCore", Napi::Function::New(env, BlasCore));
   if (SetThreadsFn set = BlasSetThreads()) set(1);
   Pool::Get().SetThreads(InitialThreads());
   exports.Set("engine", e);

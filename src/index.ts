@@ -7,5 +7,5 @@ export * from './problems';
 export * from './models';
 export * from './monitor';
 export * from './plot';
-export { kernelReport, summarizeKernels, engineThreads, NATIVE_KERNELS, BACKEND_NAME } from './engine';
+export { kernelReport, summarizeKernels, engineThreads, blasCore, NATIVE_KERNELS, BACKEND_NAME } from './engine';
 export type { KernelCounts } from './engine';

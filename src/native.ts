@@ -167,6 +167,8 @@ export interface NativeEngine {
   setThreads(n: number): number;
   /** The engine's thread count now. */
   threads(): number;
+  /** OpenBLAS's name for the kernel family it runs ("Haswell", "SkylakeX", ...); null for another BLAS. */
+  blasCore(): string | null;
 }
 
 export interface NativeAddon {

@@ -620,6 +620,16 @@ export function engineThreads(n?: number): number {
   return E().setThreads(n);
 }
 
+/**
+ * The kernel family OpenBLAS runs the engine's products on ("Haswell", "SkylakeX", "Cooperlake",
+ * ...: its own choice for this CPU, or OPENBLAS_CORETYPE's), or null when the BLAS behind PETSc is
+ * not OpenBLAS. The family sets the speed of every product (bench/sgemm-core.js) and their last
+ * bits.
+ */
+export function blasCore(): string | null {
+  return E().blasCore();
+}
+
 /** Registers the backends with tfjs (once): each kernel of the cpu backend under each of them. */
 export function registerPetscmlBackend(): void {
   if (registered) return;

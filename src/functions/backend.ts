@@ -9,7 +9,7 @@
  * (the option wins), and is printed once to stderr.
  */
 import * as tf from '@tensorflow/tfjs';
-import { registerPetscmlBackend, BACKEND_NAME_FLOAT64 } from '../engine';
+import { registerPetscmlBackend, blasCore, BACKEND_NAME_FLOAT64 } from '../engine';
 import { native } from '../native';
 
 // tfjs's cpu backend prints an advert for tfjs-node on its first tensor, which every script that
@@ -129,7 +129,9 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
         chosen = { name, tfjsName: tf.getBackend(), skipped };
         if (!options.quiet && !reported) {
           reported = true;
-          process.stderr.write(`petscml: tfjs backend ${name}${skipped.length && requested === 'auto' ? ` (skipped: ${skipped.join('; ')})` : ''}\n`);
+          const blas = name.startsWith('petscml') ? blasCore() : null;
+          process.stderr.write(`petscml: tfjs backend ${name}${blas ? ` (OpenBLAS ${blas} kernels)` : ''}` +
+            `${skipped.length && requested === 'auto' ? ` (skipped: ${skipped.join('; ')})` : ''}\n`);
         }
         return chosen;
       }

@@ -3,11 +3,12 @@
 // the same whatever the thread count, since each output is computed in the same order however the
 // work is split.
 import { spawnSync } from 'child_process';
+import { readFileSync } from 'fs';
 import { availableParallelism } from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { engineThreads, initBackend, kernelReport } from '../../src';
+import { blasCore, engineThreads, initBackend, kernelReport } from '../../src';
 import { native } from '../../src/native';
 
 let seed = 11;
@@ -154,6 +155,25 @@ describe('the starting count', () => {
       { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(`${availableParallelism()} undefined`);
+  });
+});
+
+describe('the BLAS behind the products', () => {
+  it('names the OpenBLAS kernel family it runs: the one OPENBLAS_CORETYPE selects, none for another BLAS', async () => {
+    await initBackend({ backend: 'petscml', quiet: true });
+    const openblasMapped = readFileSync('/proc/self/maps', 'utf8').includes('libopenblas');
+    const core = blasCore();
+    if (!openblasMapped) { expect(core).toBeNull(); return; }
+    expect(core).toMatch(/^[A-Za-z0-9]+$/);
+    const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].split(/\s+/) ?? [];
+    const families = [flags.includes('avx') && 'Sandybridge', flags.includes('avx2') && flags.includes('fma') && 'Haswell'].filter(Boolean);
+    expect(families.length).toBeGreaterThan(0);
+    for (const family of families) {
+      const r = spawnSync(process.execPath, ['-e', "const p = require('./dist'); p.initBackend({ backend: 'petscml', quiet: true }).then(() => console.log(p.blasCore()))"],
+        { cwd: path.resolve(__dirname, '../..'), env: { ...process.env, OPENBLAS_CORETYPE: String(family) }, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(family);
+    }
   });
 });
 
