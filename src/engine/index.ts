@@ -480,6 +480,51 @@ const step: Impl = ({ inputs, backend, attrs }) => {
   return out(backend, x.shape.slice(), o);
 };
 
+// where(condition, t, e) on float64 data (the cpu backend's makes a Float32Array). tf.where
+// broadcasts the condition to t's shape first; a Select kernel run otherwise is refused, by name.
+const select: Impl = ({ inputs, backend }) => {
+  const { condition: c, t, e } = inputs;
+  const tv = isF64(backend) ? values(backend, t) : undefined, ev = tv && values(backend, e);
+  const cv = (backend as MathBackendCPU).data.get(c.dataId)?.values as ArrayLike<number> | undefined;
+  if (!tv || !ev || !cv || c.dtype !== 'bool' || !tf.util.arraysEqual(t.shape, e.shape)) return undefined;
+  const n = tv.length;
+  if (cv.length !== n || !tf.util.arraysEqual(c.shape, t.shape)) return undefined;
+  const o = alloc(backend, n);
+  for (let i = 0; i < n; i++) o[i] = cv[i] ? tv[i] : ev[i];
+  return out(backend, t.shape.slice(), o);
+};
+
+// The piecewise-linear activations on float64 data (the cpu backend's make Float32Arrays), with
+// the cpu backend's formulas: NaN stays NaN.
+const pointwiseF64 = (f: (v: number, attrs?: tf.NamedAttrMap) => number): Impl => ({ inputs, backend, attrs }) => {
+  const x = inputs.x;
+  const xv = isF64(backend) ? values(backend, x) : undefined;
+  if (!xv) return undefined;
+  const o = alloc(backend, xv.length);
+  for (let i = 0; i < xv.length; i++) o[i] = f(xv[i], attrs);
+  return out(backend, x.shape.slice(), o);
+};
+// Reverse on float64 data (the cpu backend's copies through a float32 buffer).
+const reverse: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.x;
+  const xv = isF64(backend) ? values(backend, x) : undefined;
+  if (!xv) return undefined;
+  const shape = x.shape, rank = shape.length;
+  const dims = new Set(tf.util.parseAxisParam(attrs!.dims as number | number[], shape));
+  const strides = tf.util.computeStrides(shape);
+  const o = alloc(backend, xv.length);
+  const idx = new Array<number>(rank).fill(0);
+  for (let i = 0; i < xv.length; i++) {
+    let src = 0;
+    for (let d = 0; d < rank; d++) src += (dims.has(d) ? shape[d] - 1 - idx[d] : idx[d]) * (d < rank - 1 ? strides[d] : 1);
+    o[i] = xv[src];
+    for (let d = rank - 1; d >= 0; d--) { if (++idx[d] < shape[d]) break; idx[d] = 0; }
+  }
+  return out(backend, shape.slice(), o);
+};
+const leakyRelu = pointwiseF64((v, attrs) => (v < 0 ? (attrs!.alpha as number) * v : v));
+const relu6 = pointwiseF64((v) => Math.min(Math.max(0, v), 6));
+
 const softmax: Impl = ({ inputs, backend, attrs }) => {
   const x = inputs.logits;
   const xv = isF64(backend) ? values(backend, x) : undefined;
@@ -576,6 +621,10 @@ const NATIVE: Record<string, Impl> = {
   Min: reduction(2, 'axis'),
   Mean: reduction(3, 'axis'),
   Step: step,
+  Select: select,
+  LeakyRelu: leakyRelu,
+  Reverse: reverse,
+  Relu6: relu6,
   Softmax: softmax,
   Concat: concat,
   Unpack: unpack,
@@ -596,6 +645,12 @@ let registered = false;
  * values they carry). Every other kernel on petscml-float64 is native or throws.
  */
 const DATA_FREE = new Set(['Reshape', 'Identity', 'ExpandDims', 'Squeeze', 'Cast']);
+/**
+ * Kernels whose cpu implementations read float operands as the numbers they hold (a double stays
+ * a double) and make boolean outputs: comparisons and classifications are exact on float64 data
+ * there. The masks of piecewise functions (where(x > 0, ...), clamps) and their gradients need them.
+ */
+const EXACT_ON_DOUBLES = new Set(['Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'IsNan', 'IsInf', 'IsFinite']);
 
 function float64Refusal(name: string, inputs: Record<string, Info>): Error {
   const ins = Object.entries(inputs ?? {}).filter(([, t]) => t).map(([k, t]) => `${k} ${t.dtype} [${t.shape.join(', ')}]`).join(', ');
@@ -630,6 +685,16 @@ export function blasCore(): string | null {
   return E().blasCore();
 }
 
+function widened(backend: tf.KernelBackend, r: Info): Info {
+  const cpu = backend as MathBackendCPU;
+  const v = cpu.data.get(r.dataId)?.values;
+  if (r.dtype !== 'float32' || !v || v instanceof Float64Array) return r;
+  // A new array: the cpu backend's Cast from bool shares the input's data, which stays bool.
+  const w = cpu.makeTensorInfo(r.shape, 'float32', Float64Array.from(v as ArrayLike<number>) as unknown as tf.backend_util.BackendValues);
+  cpu.disposeIntermediateTensorInfo(r);
+  return w;
+}
+
 /** Registers the backends with tfjs (once): each kernel of the cpu backend under each of them. */
 export function registerPetscmlBackend(): void {
   if (registered) return;
@@ -651,12 +716,15 @@ export function registerPetscmlBackend(): void {
         if (f64 && !DATA_FREE.has(name)) {
           // A kernel of integer or boolean operands only still runs on the cpu backend unless it
           // makes float values (Range, OneHot...), which would come out of float32 arithmetic.
-          if (floatIn(args)) throw float64Refusal(name, args.inputs);
+          if (floatIn(args) && !EXACT_ON_DOUBLES.has(name)) throw float64Refusal(name, args.inputs);
           const r = viaCpu(args);
           if ((Array.isArray(r) ? r : [r]).some((o) => o.dtype === 'float32')) throw float64Refusal(name, args.inputs);
           return [r, 'fallback'];
         }
-        return [viaCpu(args), 'fallback'];
+        const r = viaCpu(args);
+        // On float64, a Cast to float32 (a mask made a factor) comes back as the bool's own bytes
+        // or a Float32Array, which the native kernels do not take: its values are exact in double.
+        return [f64 && name === 'Cast' && !Array.isArray(r) ? widened(args.backend, r) : r, 'fallback'];
       };
       const run = impl
         ? (args: Args): [Info | Info[], keyof KernelCounts] => {

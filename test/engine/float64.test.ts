@@ -125,6 +125,29 @@ describe('petscml-float64 kernels compute in double', () => {
     expect(Array.from(f64(tf.step(A)))).toEqual(Array.from(a, (v) => (v > 0 ? 1 : 0)));
   });
 
+  it('comparisons read doubles (1 + 1e-12 > 1), and masks, where, the piecewise-linear activations and reverse keep every bit', () => {
+    const d = 1e-12;
+    const A = exactTensor([1 + d, 1, 1 - d, NaN], [4]), one = exactTensor([1, 1, 1, 1], [4]);
+    // In float32 all three would be 1, so none greater and all equal.
+    expect(Array.from(tf.greater(A, one).dataSync())).toEqual([1, 0, 0, 0]);
+    expect(Array.from(tf.lessEqual(A, one).dataSync())).toEqual([0, 1, 1, 0]);
+    expect(Array.from(tf.notEqual(A, one).dataSync())).toEqual([1, 0, 1, 1]);
+    expect(Array.from(tf.isNaN(A).dataSync())).toEqual([0, 0, 0, 1]);
+    const a = rand(12), X = exactTensor(a, [3, 4]);
+    const mask = tf.greater(X, exactScalar(0));
+    expect(Array.from(f64(tf.cast(mask, 'float32')))).toEqual(Array.from(a, (v) => (v > 0 ? 1 : 0)));
+    expect(Array.from(mask.dataSync())).toEqual(Array.from(a, (v) => (v > 0 ? 1 : 0))); // the bool itself unchanged
+    const neg = tf.neg(X);
+    expect(Array.from(f64(tf.where(mask, X, neg)))).toEqual(Array.from(a, Math.abs));
+    const rows = exactTensor([1, 0, 1], [3, 1]).greater(exactScalar(0.5)); // broadcast to X's shape by tf.where
+    expect(Array.from(f64(tf.where(rows, X, neg)))).toEqual(Array.from(a, (v, i) => ((i >> 2) === 1 ? -v : v)));
+    expect(Array.from(f64(tf.leakyRelu(X, 0.1)))).toEqual(Array.from(a, (v) => (v < 0 ? 0.1 * v : v)));
+    const big = exactTensor(a.map((v) => 8 * v), [3, 4]);
+    expect(Array.from(f64(tf.relu6(big)))).toEqual(Array.from(a, (v) => Math.min(Math.max(0, 8 * v), 6)));
+    expect(Array.from(f64(tf.reverse(X, 1)))).toEqual([0, 1, 2].flatMap((r) => [3, 2, 1, 0].map((j) => a[4 * r + j])));
+    expect(Array.from(f64(tf.reverse(X, [0, 1])))).toEqual(Array.from(a).reverse());
+  });
+
   it('a kernel without a float64 implementation throws naming it; integer-only kernels still run', () => {
     const A = exactTensor(rand(6), [6]);
     expect(() => tf.cumsum(A)).toThrow(/float64: the Cumsum kernel has no float64 implementation/);
