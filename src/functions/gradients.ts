@@ -49,17 +49,44 @@ export const CERTIFIED_SECOND_ORDER_OPS: readonly string[] = [
   'Rsqrt', 'Select', 'Sigmoid', 'Sign', 'Sin', 'Sinh', 'Slice', 'Softmax', 'Softplus', 'SplitV', 'Sqrt',
   'Square', 'SquaredDifference', 'Step', 'Sub', 'Sum', 'Tanh', 'Tile', 'Transpose', 'Unpack',
   'ZerosLike', 'Floor', 'Ceil', 'Round',
+  // zero gradients (NOT_DIFFERENTIABLE): differentiating zerosLike again gives zero, correctly
+  'Greater', 'GreaterEqual', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'IsNan', 'IsInf', 'IsFinite', 'ArgMax', 'ArgMin',
 ];
 
-const guard = { exactDepth: 0 };
+/**
+ * Ops whose gradient tfjs cannot differentiate again (comparisons in it have no gradient) but
+ * whose gradient is a piecewise-constant mask times dy: LeakyRelu (where(x > 0, dy, alpha dy)),
+ * Relu6 (dy * (0 < x <= 6)), Minimum (dy * (a <= b), dy * (a > b)). Forward over reverse through
+ * a linearization (linearize.ts) differentiates the mask as the constant it is, a.e., so an exact
+ * Hessian product recorded for linearization may go through them; the reverse-over-reverse
+ * fallback still refuses them. Each is checked against central differences of the gradient in
+ * float64 (test/functions/linearize.test.ts).
+ */
+export const LINEARIZED_SECOND_ORDER_OPS: readonly string[] = ['LeakyRelu', 'Minimum', 'Relu6'];
+const linearizedOnly = new Set(LINEARIZED_SECOND_ORDER_OPS);
+
+const guard = { exactDepth: 0, linearizing: 0 };
+
+/** Kernels with no derivative (zero where it exists) and their float inputs, by tfjs's names. */
+export const NOT_DIFFERENTIABLE: Readonly<Record<string, string[]>> = {
+  Greater: ['a', 'b'], GreaterEqual: ['a', 'b'], Less: ['a', 'b'], LessEqual: ['a', 'b'], Equal: ['a', 'b'],
+  NotEqual: ['a', 'b'], IsNan: ['x'], IsInf: ['x'], IsFinite: ['x'], ArgMax: ['x'], ArgMin: ['x'],
+};
 
 /**
  * Runs `f` while an exact second derivative is being recorded: guarded gradients and customGrad
  * ops throw instead of contributing silently wrong terms. tfjs's own "gradient function not found
  * for X" on the second pass is translated to the same error.
  */
-export function withExactSecondOrder<T>(f: () => T): T {
-  return disposingKeptOnError(() => withGuard(f));
+export function withExactSecondOrder<T>(f: () => T, opts: { linearizing?: boolean } = {}): T {
+  if (!opts.linearizing) return disposingKeptOnError(() => withGuard(f));
+  // Recorded for linearize(): the ops of LINEARIZED_SECOND_ORDER_OPS are allowed too.
+  guard.linearizing++;
+  try {
+    return disposingKeptOnError(() => withGuard(f));
+  } finally {
+    guard.linearizing--;
+  }
 }
 
 /**
@@ -283,6 +310,18 @@ export function installSecondOrderGradients(): void {
     tf.registerGradient(config);
     installedConfigs.set(config.kernelName, config);
   }
+  // Comparisons and other boolean- or index-valued kernels: tfjs registers no gradient, so a mask
+  // on the path (where(x > 0, ...)) made every gradient throw "gradient function not found".
+  // Their derivative is zero wherever it exists, as TensorFlow's NotDifferentiable says.
+  for (const [kernelName, inputs] of Object.entries(NOT_DIFFERENTIABLE)) {
+    if (tf.getGradient(kernelName)) continue;
+    const config: tf.GradConfig = {
+      kernelName, inputsToSave: inputs,
+      gradFunc: (_dy, saved) => Object.fromEntries(inputs.map((name, i) => [name, () => tf.zerosLike(saved[i])])),
+    };
+    tf.registerGradient(config);
+    installedConfigs.set(kernelName, config);
+  }
 
   const certified = new Set(CERTIFIED_SECOND_ORDER_OPS);
   for (const name of allKernelNames()) {
@@ -293,7 +332,7 @@ export function installSecondOrderGradients(): void {
     const guarded: tf.GradConfig = {
       ...config,
       gradFunc: ((dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
-        if (guard.exactDepth > 0) throw new UnsupportedSecondDerivativeError(name);
+        if (guard.exactDepth > 0 && !(guard.linearizing > 0 && linearizedOnly.has(name))) throw new UnsupportedSecondDerivativeError(name);
         return inner(dy, saved, attrs);
       }) as unknown as tf.GradFunc,
     };

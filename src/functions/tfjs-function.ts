@@ -426,7 +426,7 @@ export class TfjsFunction implements ObjectiveFunction {
     if (!at.exactTried) {
       at.exactTried = true;
       at.exact = this.tryLinearize('exact', () => withExactSecondOrder(() =>
-        linearize((p) => tf.grads((...q: tf.Tensor[]) => this.lossAt(q, batch))(p as tf.Tensor[]), params)));
+        linearize((p) => tf.grads((...q: tf.Tensor[]) => this.lossAt(q, batch))(p as tf.Tensor[]), params), { linearizing: true }));
     }
     const exact = at.exact;
     this.product(v, y, 'exact', (vs) => exact ? exact.jvp(vs) : tf.grads((...p: tf.Tensor[]) => {
@@ -450,7 +450,7 @@ export class TfjsFunction implements ObjectiveFunction {
       at.z = at.model ? at.model.outputs[0] : tf.keep(tf.tidy(() => this.forwardFn(params, batch.x)));
       const z = at.z;
       at.loss = this.tryLinearize('loss', () => withExactSecondOrder(() =>
-        linearize(([zz]) => tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), [z])));
+        linearize(([zz]) => tf.grad((z2: tf.Tensor) => this.loss(z2, batch.y))(zz), [z]), { linearizing: true }));
     }
     const { model, loss, z } = at;
     this.product(v, y, 'gauss-newton', (vs) => {
