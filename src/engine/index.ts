@@ -522,6 +522,60 @@ const reverse: Impl = ({ inputs, backend, attrs }) => {
   }
   return out(backend, shape.slice(), o);
 };
+// gather(x, indices, axis) on float64 data (the cpu backend's copies through a float32 buffer);
+// batchDims > 0 is refused there, by name. Indices are checked as the cpu backend checks them.
+const gatherV2: Impl = ({ inputs, backend, attrs }) => {
+  const { x, indices } = inputs;
+  const xv = isF64(backend) ? values(backend, x) : undefined;
+  const iv = (backend as MathBackendCPU).data.get(indices.dataId)?.values as ArrayLike<number> | undefined;
+  if (!xv || !iv || indices.dtype !== 'int32' || ((attrs!.batchDims as number | undefined) ?? 0) !== 0) return undefined;
+  const axis = tf.util.parseAxisParam(attrs!.axis as number, x.shape)[0];
+  const dim = x.shape[axis], outer = size(x.shape.slice(0, axis)), inner = size(x.shape.slice(axis + 1));
+  for (let j = 0; j < iv.length; j++) {
+    if (!(iv[j] >= 0 && iv[j] <= dim - 1)) throw new Error(`GatherV2: the index value ${iv[j]} is not in [0, ${dim - 1}]`);
+  }
+  const o = alloc(backend, outer * iv.length * inner);
+  for (let a = 0, k = 0; a < outer; a++) {
+    for (let j = 0; j < iv.length; j++, k += inner) o.set(xv.subarray((a * dim + iv[j]) * inner, (a * dim + iv[j] + 1) * inner), k);
+  }
+  return out(backend, [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)], o);
+};
+
+// unsortedSegmentSum(x, ids, n) on float64 data, ids one per row of x (GatherV2's gradient): each
+// segment adds its rows in order; rows with an id outside [0, n) are dropped, as in TensorFlow.
+const unsortedSegmentSum: Impl = ({ inputs, backend, attrs }) => {
+  const { x, segmentIds } = inputs;
+  const xv = isF64(backend) ? values(backend, x) : undefined;
+  const sv = (backend as MathBackendCPU).data.get(segmentIds.dataId)?.values as ArrayLike<number> | undefined;
+  if (!xv || !sv || segmentIds.shape.length !== 1 || x.shape.length < 1 || sv.length !== x.shape[0]) return undefined;
+  const n = attrs!.numSegments as number, inner = size(x.shape.slice(1));
+  const o = alloc(backend, n * inner);
+  o.fill(0);
+  for (let r = 0; r < sv.length; r++) {
+    const s = sv[r];
+    if (!(s >= 0 && s < n)) continue;
+    for (let i = 0; i < inner; i++) o[s * inner + i] += xv[r * inner + i];
+  }
+  return out(backend, [n, ...x.shape.slice(1)], o);
+};
+// split(x, sizes, axis) on float64 data (concat's gradient), with tfjs's split sizes (-1: the rest).
+const splitV: Impl = ({ inputs, backend, attrs }) => {
+  const x = inputs.x;
+  const xv = isF64(backend) ? values(backend, x) : undefined;
+  if (!xv) return undefined;
+  const axis = tf.util.parseAxisParam(attrs!.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs!.numOrSizeSplits as number | number[], axis);
+  const outs: Info[] = [];
+  let begin = 0;
+  for (const len of sizes) {
+    const shape = x.shape.map((d, i) => (i === axis ? len : d));
+    const o = alloc(backend, size(shape));
+    copyBox(xv, x.shape, x.shape.map((_, i) => (i === axis ? begin : 0)), o, shape, shape.map(() => 0), shape);
+    outs.push(out(backend, shape, o));
+    begin += len;
+  }
+  return outs;
+};
 const leakyRelu = pointwiseF64((v, attrs) => (v < 0 ? (attrs!.alpha as number) * v : v));
 const relu6 = pointwiseF64((v) => Math.min(Math.max(0, v), 6));
 
@@ -624,6 +678,9 @@ const NATIVE: Record<string, Impl> = {
   Select: select,
   LeakyRelu: leakyRelu,
   Reverse: reverse,
+  GatherV2: gatherV2,
+  SplitV: splitV,
+  UnsortedSegmentSum: unsortedSegmentSum,
   Relu6: relu6,
   Softmax: softmax,
   Concat: concat,

@@ -148,6 +148,22 @@ describe('petscml-float64 kernels compute in double', () => {
     expect(Array.from(f64(tf.reverse(X, [0, 1])))).toEqual(Array.from(a).reverse());
   });
 
+  it('gather, its gradient (unsortedSegmentSum) and split keep every bit; a bad index is an error naming it', () => {
+    const a = rand(4 * 3), X = exactTensor(a, [4, 3]);
+    const row = (r: number) => [a[3 * r], a[3 * r + 1], a[3 * r + 2]];
+    const idx = tf.tensor1d([3, 0, 0, 2], 'int32');
+    expect(Array.from(f64(tf.gather(X, idx, 0)))).toEqual([...row(3), ...row(0), ...row(0), ...row(2)]);
+    expect(Array.from(f64(tf.gather(X, tf.tensor1d([2, 0], 'int32'), 1)))).toEqual([0, 1, 2, 3].flatMap((r) => [a[3 * r + 2], a[3 * r]]));
+    expect(() => tf.gather(X, tf.tensor1d([4], 'int32'), 0)).toThrow(/GatherV2: the index value 4 is not in \[0, 3\]/);
+    // Row sums by segment, in row order; an id outside [0, 3) is dropped.
+    const seg = f64(tf.unsortedSegmentSum(X, tf.tensor1d([1, 0, 1, 7], 'int32'), 3));
+    expect(Array.from(seg)).toEqual([...row(1), ...row(0).map((v, j) => v + row(2)[j]), 0, 0, 0]);
+    const [p, q] = tf.split(X, [1, 2], 1);
+    expect(Array.from(f64(p))).toEqual([0, 1, 2, 3].map((r) => a[3 * r]));
+    expect(Array.from(f64(q))).toEqual([0, 1, 2, 3].flatMap((r) => [a[3 * r + 1], a[3 * r + 2]]));
+    expect(tf.split(X, 2, 0).map((t) => Array.from(f64(t)))).toEqual([[...row(0), ...row(1)], [...row(2), ...row(3)]]);
+  });
+
   it('a kernel without a float64 implementation throws naming it; integer-only kernels still run', () => {
     const A = exactTensor(rand(6), [6]);
     expect(() => tf.cumsum(A)).toThrow(/float64: the Cumsum kernel has no float64 implementation/);
