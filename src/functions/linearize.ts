@@ -142,6 +142,8 @@ const RULES: Record<string, Rule> = {
   Tile: linear((p, dx) => tf.tile(dx, p.attrs.reps as number[])),
   Reverse: linear((p, dx) => tf.reverse(dx, p.attrs.dims as number[])),
   GatherV2: { jvp: (p, d) => [d.x === undefined ? undefined : tf.gather(d.x, p.in('indices'), p.attrs.axis as number, p.attrs.batchDims as number)] },
+  // GatherV2's gradient: linear in x, the segment ids a constant.
+  UnsortedSegmentSum: { jvp: (p, d) => [d.x === undefined ? undefined : tf.unsortedSegmentSum(d.x, p.in('segmentIds') as tf.Tensor1D, p.attrs.numSegments as number)] },
   Sum: linear((p, dx) => tf.sum(dx, p.attrs.axis as number[], p.attrs.keepDims as boolean)),
   Mean: linear((p, dx) => tf.mean(dx, p.attrs.axis as number[], p.attrs.keepDims as boolean)),
   Concat: { jvp: (p, d) => [tf.concat(p.names.map((n) => zerosOf(p, n, d)), p.attrs.axis as number)] },

@@ -83,6 +83,7 @@ const CASES: RuleCase[] = [
   { kernel: 'Tile', shapes: [A], f: ([a]) => tf.tanh(tf.tile(tf.sin(a), [2, 3])) },
   { kernel: 'Reverse', shapes: [A], f: ([a]) => tf.tanh(tf.reverse(tf.sin(a), [1])) },
   { kernel: 'GatherV2', shapes: [[5, 3]], f: ([a]) => tf.tanh(tf.gather(tf.sin(a), tf.tensor1d([4, 0, 0, 2], 'int32'), 0)) },
+  { kernel: 'UnsortedSegmentSum', shapes: [[5, 3]], f: ([a]) => tf.tanh(tf.unsortedSegmentSum(tf.sin(a), tf.tensor1d([1, 0, 1, 2, 0], 'int32'), 3)) },
   { kernel: 'Sum', shapes: [[2, 3, 4]], f: ([a]) => tf.tanh(tf.sum(tf.sin(a), [0, 2], true)) },
   { kernel: 'Mean', shapes: [[2, 3, 4]], f: ([a]) => tf.tanh(tf.mean(tf.sin(a), 1)) },
   { kernel: 'Concat', shapes: [A, [3, 2]], f: ([a, b]) => tf.tanh(tf.concat([tf.sin(a), tf.ones([3, 1]), b], 1)) },
@@ -99,8 +100,9 @@ const CASES: RuleCase[] = [
   { kernel: 'Maximum', shapes: [A, A], f: ([a, b]) => tf.add(tf.maximum(a, b), tf.maximum(a, 0.1)) },
   { kernel: 'Minimum', shapes: [A, A], f: ([a, b]) => tf.add(tf.minimum(a, b), tf.minimum(0.1, b)) },
   { kernel: 'Pow', shapes: [A, A], shift: 1.5, scale: 0.5, f: ([a, b]) => tf.add(tf.pow(a, b), tf.pow(a, 3)) },
-  // A condition from the arguments would stop tfjs's reference (Greater has no gradient).
   { kernel: 'Select', shapes: [A, A], f: ([a, b]) => tf.where(tf.tensor2d([[1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 0, 0]], A as [number, number], 'bool'), tf.sin(a), tf.mul(b, 3)) },
+  // A condition from the arguments: Greater's gradient is zero (gradients.ts NOT_DIFFERENTIABLE).
+  { kernel: 'Select', shapes: [A, A], f: ([a, b]) => tf.where(tf.greater(a, b), tf.sin(a), tf.mul(b, 3)) },
   { kernel: 'BatchMatMul', shapes: [[2, 3, 4], [4, 5]], f: ([a, b]) => tf.tanh(tf.matMul(tf.sin(a), b)) },
   { kernel: 'BatchMatMul', shapes: [[2, 4, 3], [5, 4]], f: ([a, b]) => tf.matMul(a, tf.sin(b), true, true) },
   { kernel: 'BatchMatMul', shapes: [[3, 4], [3, 5]], f: ([a, b]) => tf.matMul(tf.sin(a), b, true, false) },

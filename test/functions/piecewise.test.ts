@@ -43,7 +43,7 @@ describe('masks on the path have a zero derivative (as TensorFlow says), not a t
   }
 });
 
-describe('exact and Gauss-Newton products through masks, LeakyRelu, Relu6 and Minimum (float64, against central differences)', () => {
+describe('exact and Gauss-Newton products on a linearization through masks, LeakyRelu, Relu6, Minimum and gathers (float64, against central differences)', () => {
   const N = 16;
   type Case = { din: number; dout: number; params: Record<string, number[]>; apply: (p: Record<string, tf.Tensor>, x: tf.Tensor) => tf.Tensor };
   const cases: Record<string, Case> = {
@@ -54,6 +54,14 @@ describe('exact and Gauss-Newton products through masks, LeakyRelu, Relu6 and Mi
     'relu6 and a clamp by minimum of a smooth layer': {
       din: 5, dout: 4, params: { w: [5, 4], w2: [4, 4] },
       apply: (p, x) => { const z = tf.matMul(x, p.w); return tf.add(tf.matMul(tf.relu6(tf.mul(z, 4)), p.w2), tf.minimum(tf.exp(z), exactScalar(1.5))); },
+    },
+    'gather (its gradient a segment sum), concat, reverse, slice and tile': {
+      din: 5, dout: 3, params: { w: [5, 4], w2: [8, 3] },
+      apply: (p, x) => {
+        const z = tf.matMul(x, p.w);
+        const c = tf.gather(tf.concat([tf.sin(z), tf.reverse(z, 1)], 1), tf.tensor1d([1, 0, 3, 2, 5, 4, 7, 7], 'int32'), 1);
+        return tf.matMul(tf.tile(tf.slice(c, [0, 0], [-1, 8]), [1, 1]), p.w2);
+      },
     },
   };
   for (const [name, c] of Object.entries(cases)) {
