@@ -122,6 +122,13 @@ const FACTORS: Record<string, (x: () => T, y: () => T, attrs: Attrs) => T> = {
   Cosh: (x) => tf.sinh(x()),
   Softplus: (x) => tf.sigmoid(x()),
   Erf: (x) => tf.mul(tf.exp(tf.neg(tf.square(x()))), exactScalar(2 / Math.sqrt(Math.PI))),
+  Tan: (_x, y) => tf.add(tf.square(y()), 1),
+  Atan: (x) => tf.reciprocal(tf.add(tf.square(x()), 1)),
+  Asin: (x) => tf.rsqrt(tf.sub(1, tf.square(x()))),
+  Acos: (x) => tf.neg(tf.rsqrt(tf.sub(1, tf.square(x())))),
+  Asinh: (x) => tf.rsqrt(tf.add(tf.square(x()), 1)),
+  Acosh: (x) => tf.rsqrt(tf.sub(tf.square(x()), 1)),
+  Atanh: (x) => tf.reciprocal(tf.sub(1, tf.square(x()))),
 };
 
 const linear = (f: (p: Primal, dx: T) => T): Rule => one(f);
@@ -193,6 +200,13 @@ const RULES: Record<string, Rule> = {
       return [sumOf(p, [d.a && tf.matMul(d.a, p.in('b'), tA, tB), d.b && tf.matMul(p.in('a'), d.b, tA, tB)])];
     },
   },
+  // Bilinear in (x, filter): the tangent is the same kernel on (dx, filter) plus on (x, dfilter).
+  Conv2D: bilinear('Conv2D'), DepthwiseConv2dNative: bilinear('DepthwiseConv2dNative'), Conv3D: bilinear('Conv3D'),
+  // Linear in x: the same kernel on the tangent.
+  AvgPool: sameKernel('AvgPool'), Cumsum: sameKernel('Cumsum'),
+  // The tangent of the selected elements (tfjs's gradient gives every tie the whole dy: its adjoint).
+  Max: { jvp: (p, d) => [extremum(p, d, 'reductionIndices')] },
+  Min: { jvp: (p, d) => [extremum(p, d, 'axis')] },
   Softmax: {
     jvp: (p, d) => {
       const y = p.out(); const dim = p.attrs.dim as number;
@@ -204,6 +218,26 @@ const RULES: Record<string, Rule> = {
   Step: noTangent, Sign: noTangent, Floor: noTangent, Ceil: noTangent, Round: noTangent,
   ZerosLike: noTangent, OnesLike: noTangent,
 };
+
+function bilinear(kernel: string): Rule {
+  const run = (x: T, filter: T, attrs: Attrs) =>
+    tf.engine().runKernel(kernel, { x, filter } as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as T;
+  return {
+    jvp: (p, d) => [sumOf(p, [d.x && run(d.x, p.in('filter'), p.attrs), d.filter && run(p.in('x'), d.filter, p.attrs)])],
+  };
+}
+
+function sameKernel(kernel: string): Rule {
+  return { jvp: (p, d) => [tf.engine().runKernel(kernel, { x: d.x as T } as unknown as tf.NamedTensorMap, p.attrs as unknown as tf.NamedAttrMap) as T] };
+}
+
+function extremum(p: Primal, d: Tangents, axisAttr: string): T {
+  const x = p.in('x');
+  const axes = tf.util.parseAxisParam(p.attrs[axisAttr] as number | number[], x.shape);
+  const kept = x.shape.map((n, i) => (axes.includes(i) ? 1 : n));
+  const mask = tf.cast(tf.equal(x, tf.reshape(p.out(), kept)), 'float32');
+  return tf.sum(tf.mul(d.x as T, mask), axes, p.attrs.keepDims as boolean);
+}
 
 function minMax(p: Primal, d: Tangents, pick: (a: T, b: T) => T): (T | undefined)[] {
   const mask = tf.cast(pick(p.in('a'), p.in('b')), 'float32');

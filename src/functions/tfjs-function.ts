@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { HessianKind, HessianOperator, ObjectiveFunction, OracleCounts } from './types';
 import { initBackend, exactTensor, isFloat64Backend, type BackendOptions, type BackendChoice } from './backend';
-import { disposingKeptOnError, installFastWasmKernels, translateGradientError, withExactSecondOrder } from './gradients';
+import { disposingKeptOnError, installFastWasmKernels, translateGradientError, UnsupportedSecondDerivativeError, withExactSecondOrder } from './gradients';
 import { ParameterLayout } from './parameters';
 import { linearize, LinearizationUnsupportedError, type Linearization } from './linearize';
 import { resolveLoss, meanRelativeError, type Loss, type LossName, type Metric } from './losses';
@@ -161,6 +161,22 @@ function equalArrays(a: Float64Array, b: Float64Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * Thrown when a Gauss-Newton product cannot be computed: the model has a kernel without a
+ * forward-mode rule (so no linearization), and tfjs cannot differentiate the model's vjp again
+ * for the double vjp (MaxPool's gradient, for one, has no gradient of its own).
+ */
+export class UnsupportedGaussNewtonError extends Error {
+  readonly op: string;
+  constructor(op: string, part: 'model' | 'loss', why: string | undefined) {
+    super(`petscml: the Gauss-Newton product of this model cannot be computed: the ${part === 'model' ? 'model' : "loss's gradient"} is not linearized` +
+      `${why ? ` (${why.replace(/^petscml: /, '')})` : ''}, and the double vjp instead needs the derivative of tfjs op '${op}', ` +
+      `which tfjs does not have. Use a ${part} of the kernels in LINEARIZED_KERNELS, or a solver without Hessian products (L-BFGS, Adam).`);
+    this.name = 'UnsupportedGaussNewtonError';
+    this.op = op;
+  }
 }
 
 export class TfjsFunction implements ObjectiveFunction {
@@ -530,7 +546,13 @@ export class TfjsFunction implements ObjectiveFunction {
       const w = this.weight();
       if (w !== 1) scaleInPlace(y, w);
     } catch (e) {
-      throw translateGradientError(e);
+      const t = translateGradientError(e);
+      // The guard's message is about exact products; a Gauss-Newton product fails for another reason.
+      if (kind === 'gauss-newton' && t instanceof UnsupportedSecondDerivativeError) {
+        const part = this.unsupported.model !== undefined ? 'model' : 'loss';
+        throw new UnsupportedGaussNewtonError(t.op, part, this.unsupported[part]);
+      }
+      throw t;
     } finally {
       tf.dispose(vs);
       tf.dispose(out);

@@ -83,6 +83,15 @@ const CASES: RuleCase[] = [
   { kernel: 'Tile', shapes: [A], f: ([a]) => tf.tanh(tf.tile(tf.sin(a), [2, 3])) },
   { kernel: 'Reverse', shapes: [A], f: ([a]) => tf.tanh(tf.reverse(tf.sin(a), [1])) },
   { kernel: 'GatherV2', shapes: [[5, 3]], f: ([a]) => tf.tanh(tf.gather(tf.sin(a), tf.tensor1d([4, 0, 0, 2], 'int32'), 0)) },
+  { kernel: 'Tan', shapes: [A], scale: 0.6, f: ([a]) => tf.tan(a) },
+  { kernel: 'Atan', shapes: [A], scale: 2, f: ([a]) => tf.atan(tf.mul(a, a)) },
+  { kernel: 'Asin', shapes: [A], scale: 0.8, f: ([a]) => tf.asin(a) },
+  { kernel: 'Acos', shapes: [A], scale: 0.8, f: ([a]) => tf.acos(a) },
+  { kernel: 'Asinh', shapes: [A], scale: 2, f: ([a]) => tf.asinh(a) },
+  { kernel: 'Acosh', shapes: [A], shift: 2, scale: 0.5, f: ([a]) => tf.acosh(a) },
+  { kernel: 'Atanh', shapes: [A], scale: 0.8, f: ([a]) => tf.atanh(a) },
+  { kernel: 'Max', shapes: [[3, 4, 5]], f: ([a]) => tf.add(tf.max(tf.sin(a), 2), tf.max(a, [0, 2], true).sum()) },
+  { kernel: 'Min', shapes: [[3, 4, 5]], f: ([a]) => tf.min(tf.mul(a, tf.cos(a)), 1) },
   { kernel: 'UnsortedSegmentSum', shapes: [[5, 3]], f: ([a]) => tf.tanh(tf.unsortedSegmentSum(tf.sin(a), tf.tensor1d([1, 0, 1, 2, 0], 'int32'), 3)) },
   { kernel: 'Sum', shapes: [[2, 3, 4]], f: ([a]) => tf.tanh(tf.sum(tf.sin(a), [0, 2], true)) },
   { kernel: 'Mean', shapes: [[2, 3, 4]], f: ([a]) => tf.tanh(tf.mean(tf.sin(a), 1)) },
@@ -112,11 +121,55 @@ const CASES: RuleCase[] = [
   { kernel: 'OnesLike', shapes: [A], f: ([a]) => tf.mul(tf.onesLike(a), tf.sin(a)) },
 ];
 
+/**
+ * Kernels that are linear in each argument (convolutions, pooling by averages, cumulative sums).
+ * tfjs cannot differentiate some of their gradients again (Conv2DBackpropFilter, AvgPoolGrad),
+ * so the double vjp is no reference; for f bilinear or linear, the central difference
+ * (f(x + v) - f(x - v)) / 2 is J v exactly (the second-order terms cancel), up to rounding.
+ */
+const LINEAR_CASES: RuleCase[] = [
+  { kernel: 'Conv2D', shapes: [[2, 5, 6, 3], [3, 3, 3, 4]], f: ([x, w]) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, [1, 2], 'same') },
+  { kernel: 'Conv2D', shapes: [[2, 7, 3], [2, 3, 5]], f: ([x, w]) => tf.conv1d(x as tf.Tensor3D, w as tf.Tensor3D, 2, 'valid') },
+  { kernel: 'DepthwiseConv2dNative', shapes: [[2, 5, 5, 3], [2, 2, 3, 2]], f: ([x, w]) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'valid') },
+  { kernel: 'Conv3D', shapes: [[1, 4, 4, 4, 2], [2, 2, 2, 2, 3]], f: ([x, w]) => tf.conv3d(x as tf.Tensor5D, w as tf.Tensor5D, 1, 'same') },
+  { kernel: 'AvgPool', shapes: [[2, 6, 6, 3]], f: ([x]) => tf.avgPool(x as tf.Tensor4D, 2, 2, 'valid') },
+  { kernel: 'Cumsum', shapes: [[3, 5]], f: ([x]) => tf.cumsum(x, 1, true, true) },
+];
+
 beforeAll(async () => { await initBackend({ backend: 'petscml', quiet: true }); });
+
+describe('forward-mode rules of linear and bilinear kernels against the exact central difference', () => {
+  LINEAR_CASES.forEach((c, i) => {
+    it(`${c.kernel} (${c.shapes.map((s) => `[${s}]`).join(', ')})`, () => {
+      const r = rng(300 + i);
+      const before = tf.memory().numTensors;
+      const xs = c.shapes.map((s) => rand(s, r));
+      const v = c.shapes.map((s) => rand(s, r));
+      const lin = linearize(c.f, xs);
+      try {
+        expect(lin.kernels).toContain(c.kernel);
+        const [jv] = tf.tidy(() => lin.jvp(v));
+        const asT = (o: tf.Tensor | tf.Tensor[]) => (Array.isArray(o) ? o[0] : o);
+        const ref = tf.tidy(() => tf.div(tf.sub(asT(c.f(xs.map((x, k) => tf.add(x, v[k])))), asT(c.f(xs.map((x, k) => tf.sub(x, v[k]))))), 2));
+        expect(relErr([jv], [ref])).toBeLessThan(TOL);
+        // J^T u from tfjs's gradients is its adjoint: <J v, u> = <v, J^T u>.
+        const u = rand(jv.shape, r);
+        const jtu = tf.tidy(() => lin.vjp([u]));
+        const [left, right] = tf.tidy(() => [tf.sum(tf.mul(jv, u)).dataSync()[0], jtu.reduce((acc, g, k) => acc + tf.sum(tf.mul(g, v[k])).dataSync()[0], 0)]);
+        expect(Math.abs(left - right)).toBeLessThan(TOL * Math.max(1, Math.abs(left)));
+        tf.dispose([jv, ref, u, ...jtu]);
+      } finally {
+        lin.dispose();
+        tf.dispose([...xs, ...v]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+});
 
 describe('forward-mode rules against tfjs reverse mode', () => {
   it('every rule has a case here', () => {
-    const covered = new Set(CASES.map((c) => c.kernel));
+    const covered = new Set([...CASES, ...LINEAR_CASES].map((c) => c.kernel));
     expect(LINEARIZED_KERNELS.filter((k) => !covered.has(k))).toEqual([]);
   });
 
@@ -171,10 +224,10 @@ describe('linearize', () => {
     const a = tf.tensor([[1, 2], [3, 4]]);
     const before = tf.memory().numTensors;
     let err: unknown;
-    try { linearize(([t]) => tf.tanh(tf.max(tf.sin(t), 1)), [a]); } catch (e) { err = e; }
+    try { linearize(([t]) => tf.tanh(tf.prod(tf.sin(t), 1)), [a]); } catch (e) { err = e; }
     expect(err).toBeInstanceOf(LinearizationUnsupportedError);
-    expect((err as LinearizationUnsupportedError).kernel).toBe('Max');
-    expect((err as Error).message).toMatch(/no forward-mode rule for the tfjs kernel 'Max'/);
+    expect((err as LinearizationUnsupportedError).kernel).toBe('Prod');
+    expect((err as Error).message).toMatch(/no forward-mode rule for the tfjs kernel 'Prod'/);
     expect(tf.memory().numTensors).toBe(before);
     // customGrad ops are one node named after the op: refused the same way.
     expect(() => linearize(([t]) => tf.logSoftmax(t), [a])).toThrow(/logSoftmax/);
@@ -241,6 +294,64 @@ describe('linearize', () => {
       return tf.sum(t);
     })(a)).toThrow(/while a gradient is being recorded/);
     a.dispose();
+  });
+});
+
+describe('Gauss-Newton products of convolution and pooling models (tfjs cannot differentiate their vjps again)', () => {
+  const N = 6;
+  // Bilinear in (k, w2): the central difference of the output is J v exactly, and J^T comes from
+  // tfjs's first-order gradients, so (2 / numel) J^T (J v) is an independent reference.
+  const models: Record<string, { params: Record<string, number[]>; apply: (p: Record<string, tf.Tensor>, x: tf.Tensor) => tf.Tensor }> = {
+    conv1d: { params: { k: [3, 1, 2], w2: [10, 3] }, apply: (p, x) => tf.matMul(tf.reshape(tf.conv1d(tf.reshape(x, [N, 5, 1]) as tf.Tensor3D, p.k as tf.Tensor3D, 1, 'same'), [N, 10]), p.w2) },
+    'conv2d + avgPool': {
+      params: { k: [2, 2, 1, 2], w2: [8, 3] },
+      apply: (p, x) => tf.matMul(tf.reshape(tf.avgPool(tf.conv2d(tf.reshape(x, [N, 4, 4, 1]) as tf.Tensor4D, p.k as tf.Tensor4D, 1, 'same'), 2, 2, 'valid'), [N, 8]), p.w2),
+    },
+  };
+  for (const [name, m] of Object.entries(models)) {
+    it(`${name}: on the linearization, equal to (2 / numel) J^T J v`, async () => {
+      const r = rng(21);
+      const params = Object.fromEntries(Object.entries(m.params).map(([k, s]) => [k, rand(s, r, 0.5)]));
+      const inDim = name === 'conv1d' ? 5 : 16;
+      const x = rand([N, inDim], r), y = rand([N, 3], r);
+      const fn = await createTfjsFunction({ quiet: true, model: { params, apply: m.apply }, loss: 'mse', data: { x, y } });
+      const w0 = fn.initialParameters(), v = Float64Array.from({ length: fn.size }, r), gv = new Float64Array(fn.size);
+      const G = fn.hessian('gauss-newton'); G.setPoint(w0); G.apply(v, gv);
+      expect(fn.linearizationReport().model).toBe('linearized');
+      const keys = Object.keys(m.params);
+      const fold = (w: Float64Array) => { let o = 0; return keys.map((k) => { const s = m.params[k], n = s.reduce((a, b) => a * b, 1); const t = tf.tensor(Float32Array.from(w.subarray(o, o + n)), s); o += n; return t; }); };
+      const apply = (ps: tf.Tensor[]) => m.apply(Object.fromEntries(keys.map((k, i) => [k, ps[i]])), x);
+      const ref = tf.tidy(() => {
+        const jv = tf.div(tf.sub(apply(fold(w0.map((a, i) => a + v[i]))), apply(fold(w0.map((a, i) => a - v[i])))), 2);
+        const g = tf.grads((...ps: tf.Tensor[]) => tf.sum(tf.mul(apply(ps), jv)))(fold(w0));
+        return Float64Array.from(g.flatMap((t) => Array.from(t.dataSync(), (e) => (2 * e) / jv.size)));
+      });
+      let num = 0, den = 0;
+      for (let i = 0; i < ref.length; i++) { num += (gv[i] - ref[i]) ** 2; den += ref[i] ** 2; }
+      expect(Math.sqrt(num / den)).toBeLessThan(1e-5);
+      fn.dispose();
+    });
+  }
+
+  it('a model that is neither linearized nor twice differentiable by tfjs (maxPool) is refused with a Gauss-Newton error', async () => {
+    const r = rng(22);
+    const fn = await createTfjsFunction({
+      quiet: true,
+      model: { params: { w: rand([5, 16], r), w2: rand([4, 3], r) }, apply: (p, x) => tf.matMul(tf.reshape(tf.maxPool(tf.reshape(tf.matMul(x, p.w), [N, 4, 4, 1]) as tf.Tensor4D, 2, 2, 'valid'), [N, 4]), p.w2) },
+      data: { x: rand([N, 5], r), y: rand([N, 3], r) },
+    });
+    const G = fn.hessian('gauss-newton'); G.setPoint(fn.initialParameters());
+    const attempt = () => expect(() => G.apply(new Float64Array(fn.size).fill(1), new Float64Array(fn.size)))
+      .toThrow(/Gauss-Newton product of this model cannot be computed: the model is not linearized \(cannot linearize: no forward-mode rule for the tfjs kernel 'MaxPool'\), and the double vjp instead needs the derivative of tfjs op 'MaxPoolGrad'/);
+    attempt();
+    // What the point's products share stays (released when the point moves); nothing more per attempt.
+    const before = tf.memory().numTensors;
+    attempt();
+    expect(tf.memory().numTensors).toBe(before);
+    // The function stays usable.
+    const g = new Float64Array(fn.size);
+    expect(Number.isFinite(fn.objectiveAndGradient(fn.initialParameters(), g))).toBe(true);
+    fn.dispose();
   });
 });
 
