@@ -72,7 +72,7 @@ export interface TfjsFunctionOptions extends BackendOptions {
 export type Precision = 'float32' | 'float64';
 
 /** How a part of a Hessian product is computed (see TfjsFunction.linearizationReport). */
-export type LinearizationPath = 'linearized' | 'double-vjp';
+export type LinearizationPath = 'linearized' | 'double-vjp' | 'refused';
 
 interface OwnedBatch { x: tf.Tensor; y: tf.Tensor; n: number }
 
@@ -171,9 +171,13 @@ function equalArrays(a: Float64Array, b: Float64Array): boolean {
 export class UnsupportedGaussNewtonError extends Error {
   readonly op: string;
   constructor(op: string, part: 'model' | 'loss', why: string | undefined) {
-    super(`petscml: the Gauss-Newton product of this model cannot be computed: the ${part === 'model' ? 'model' : "loss's gradient"} is not linearized` +
-      `${why ? ` (${why.replace(/^petscml: /, '')})` : ''}, and the double vjp instead needs the derivative of tfjs op '${op}', ` +
-      `which tfjs does not have. Use a ${part} of the kernels in LINEARIZED_KERNELS, or a solver without Hessian products (L-BFGS, Adam).`);
+    const reason = why?.replace(/^petscml: /, '');
+    super('petscml: the Gauss-Newton product of this model cannot be computed: ' + (part === 'model'
+      ? `the model is not linearized${reason ? ` (${reason})` : ''}, and its Jacobian by the double vjp needs the derivative of tfjs op '${op}', which tfjs does not have. ` +
+        'Use a model of the kernels in LINEARIZED_KERNELS'
+      : `the loss's second derivative needs that of tfjs op '${op}', which tfjs cannot compute correctly${reason ? ` (the loss is not linearized: ${reason})` : ''}. ` +
+        'Use a loss of the kernels in LINEARIZED_KERNELS') +
+      ', or a solver without Hessian products (L-BFGS, Adam).');
     this.name = 'UnsupportedGaussNewtonError';
     this.op = op;
   }
@@ -489,6 +493,8 @@ export class TfjsFunction implements ObjectiveFunction {
   } | undefined;
   /** Why the model, the loss's gradient or the gradient is not linearized (kept: a model's kernels do not change). */
   private readonly unsupported: Partial<Record<'model' | 'loss' | 'exact', string>> = {};
+  /** Why a part's products cannot be computed at all (the error they threw). */
+  private readonly refused: Partial<Record<'model' | 'loss' | 'exact', string>> = {};
 
   private linearizedAt(params: readonly tf.Tensor[], batch: OwnedBatch): NonNullable<TfjsFunction['linearized']> {
     if (this.linearized?.params !== params || this.linearized.batch !== batch) {
@@ -503,7 +509,14 @@ export class TfjsFunction implements ObjectiveFunction {
     try {
       return build();
     } catch (e) {
-      if (!(e instanceof LinearizationUnsupportedError)) throw translateGradientError(e);
+      if (!(e instanceof LinearizationUnsupportedError)) {
+        const t = translateGradientError(e);
+        if (!(t instanceof UnsupportedSecondDerivativeError) || what === 'model') throw t;
+        // The guard refused a second derivative: no product of this kind can be computed.
+        const err = what === 'loss' ? new UnsupportedGaussNewtonError(t.op, 'loss', undefined) : t;
+        this.refused[what] = err.message;
+        throw err;
+      }
       this.unsupported[what] = e.message;
       return undefined;
     }
@@ -520,16 +533,18 @@ export class TfjsFunction implements ObjectiveFunction {
 
   /**
    * How the Hessian products are computed: 'linearized' (one recording per point, then tangent and
-   * cotangent passes per product; linearize.ts) or 'double-vjp' (tfjs's reverse mode twice), for
-   * the Gauss-Newton product's model and loss parts and for the exact product, with the reasons
-   * for a double vjp. Each part is known once a product of its kind has been computed.
+   * cotangent passes per product; linearize.ts), 'double-vjp' (tfjs's reverse mode twice) or
+   * 'refused' (a product of that kind threw), for the Gauss-Newton product's model and loss parts
+   * and for the exact product, with the reasons for each part not linearized. Each part is known
+   * once a product of its kind has been tried.
    */
   linearizationReport(): { model: LinearizationPath; loss: LinearizationPath; exact: LinearizationPath; reasons: string[] } {
-    const u = this.unsupported;
-    const path = (r: string | undefined): LinearizationPath => (r === undefined ? 'linearized' : 'double-vjp');
+    const u = this.unsupported, r = this.refused;
+    const parts = ['model', 'loss', 'exact'] as const;
+    const path = (k: typeof parts[number]): LinearizationPath => (r[k] !== undefined ? 'refused' : u[k] === undefined ? 'linearized' : 'double-vjp');
     return {
-      model: path(u.model), loss: path(u.loss), exact: path(u.exact),
-      reasons: (['model', 'loss', 'exact'] as const).filter((k) => u[k] !== undefined).map((k) => `${k}: ${u[k]}`),
+      model: path('model'), loss: path('loss'), exact: path('exact'),
+      reasons: parts.flatMap((k) => [u[k], r[k]].filter((m): m is string => m !== undefined).map((m) => `${k}: ${m}`)),
     };
   }
 
@@ -550,8 +565,11 @@ export class TfjsFunction implements ObjectiveFunction {
       // The guard's message is about exact products; a Gauss-Newton product fails for another reason.
       if (kind === 'gauss-newton' && t instanceof UnsupportedSecondDerivativeError) {
         const part = this.unsupported.model !== undefined ? 'model' : 'loss';
-        throw new UnsupportedGaussNewtonError(t.op, part, this.unsupported[part]);
+        const gn = new UnsupportedGaussNewtonError(t.op, part, this.unsupported[part]);
+        this.refused[part] = gn.message;
+        throw gn;
       }
+      if (kind === 'exact' && t instanceof UnsupportedSecondDerivativeError) this.refused.exact = t.message;
       throw t;
     } finally {
       tf.dispose(vs);

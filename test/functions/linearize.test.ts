@@ -342,8 +342,9 @@ describe('Gauss-Newton products of convolution and pooling models (tfjs cannot d
     });
     const G = fn.hessian('gauss-newton'); G.setPoint(fn.initialParameters());
     const attempt = () => expect(() => G.apply(new Float64Array(fn.size).fill(1), new Float64Array(fn.size)))
-      .toThrow(/Gauss-Newton product of this model cannot be computed: the model is not linearized \(cannot linearize: no forward-mode rule for the tfjs kernel 'MaxPool'\), and the double vjp instead needs the derivative of tfjs op 'MaxPoolGrad'/);
+      .toThrow(/Gauss-Newton product of this model cannot be computed: the model is not linearized \(cannot linearize: no forward-mode rule for the tfjs kernel 'MaxPool'\), and its Jacobian by the double vjp needs the derivative of tfjs op 'MaxPoolGrad'/);
     attempt();
+    expect(fn.linearizationReport().model).toBe('refused');
     // What the point's products share stays (released when the point moves); nothing more per attempt.
     const before = tf.memory().numTensors;
     attempt();
@@ -351,6 +352,40 @@ describe('Gauss-Newton products of convolution and pooling models (tfjs cannot d
     // The function stays usable.
     const g = new Float64Array(fn.size);
     expect(Number.isFinite(fn.objectiveAndGradient(fn.initialParameters(), g))).toBe(true);
+    fn.dispose();
+  });
+});
+
+describe('a product that cannot be computed is refused, named, and reported', () => {
+  it("a loss whose second derivative tfjs cannot compute (a customGrad op) refuses Gauss-Newton as the loss's fault", async () => {
+    const r = rng(23);
+    const fn = await createTfjsFunction({
+      quiet: true,
+      model: { params: { w: rand([4, 3], r) }, apply: (p, x) => tf.matMul(x, p.w) },
+      loss: (z, t) => tf.neg(tf.mean(tf.sum(tf.mul(t, tf.logSoftmax(z)), 1))) as tf.Scalar,
+      data: { x: rand([6, 4], r), y: tf.softmax(rand([6, 3], r)) },
+    });
+    const G = fn.hessian('gauss-newton'); G.setPoint(fn.initialParameters());
+    expect(() => G.apply(new Float64Array(fn.size).fill(1), new Float64Array(fn.size)))
+      .toThrow(/Gauss-Newton product of this model cannot be computed: the loss's second derivative needs that of tfjs op 'logSoftmax'/);
+    expect(fn.linearizationReport()).toMatchObject({ model: 'linearized', loss: 'refused' });
+    fn.dispose();
+  });
+
+  it('an exact product through a convolution is refused and reported so; Gauss-Newton still works', async () => {
+    const r = rng(24);
+    const N = 4;
+    const fn = await createTfjsFunction({
+      quiet: true,
+      model: { params: { k: rand([3, 1, 2], r), w2: rand([10, 3], r) }, apply: (p, x) => tf.matMul(tf.reshape(tf.tanh(tf.conv1d(tf.reshape(x, [N, 5, 1]) as tf.Tensor3D, p.k as tf.Tensor3D, 1, 'same')), [N, 10]), p.w2) },
+      data: { x: rand([N, 5], r), y: rand([N, 3], r) },
+    });
+    const w = fn.initialParameters(), v = new Float64Array(fn.size).fill(1), y = new Float64Array(fn.size);
+    const H = fn.hessian('exact'); H.setPoint(w);
+    expect(() => H.apply(v, y)).toThrow(/second derivative of tfjs op 'Conv2D'/);
+    const G = fn.hessian('gauss-newton'); G.setPoint(w); G.apply(v, y);
+    expect(y.some((e) => e !== 0)).toBe(true);
+    expect(fn.linearizationReport()).toMatchObject({ model: 'linearized', loss: 'linearized', exact: 'refused' });
     fn.dispose();
   });
 });
